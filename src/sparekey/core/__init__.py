@@ -1,0 +1,1 @@
+"""The domain core: no web framework, no SQL."""

@@ -1,0 +1,125 @@
+"""One root exception; each subclass carries the API's stable error code.
+
+Only the web layer maps these to HTTP statuses and translated text. ``details`` are the
+extra keys of the error envelope (``used_at``, ``offset_seconds``, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SparekeyError(Exception):
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+
+    def __init__(self, **details: Any) -> None:
+        super().__init__(self.code)
+        self.details: dict[str, Any] = details
+
+
+class ValidationFailed(SparekeyError):
+    code = "validation_error"
+    status = 422
+
+
+class PasswordTooWeak(SparekeyError):
+    """details: reason (too_short, too_long, common, empty), min_length / max_length."""
+
+    code = "password_too_weak"
+    status = 422
+
+
+class UsernameTaken(SparekeyError):
+    code = "username_taken"
+    status = 409
+
+
+class InvalidCredentials(SparekeyError):
+    code = "invalid_credentials"
+    status = 401
+
+
+class NotAuthenticated(SparekeyError):
+    code = "not_authenticated"
+    status = 401
+
+
+class SudoRequired(SparekeyError):
+    code = "sudo_required"
+    status = 403
+
+
+class RateLimited(SparekeyError):
+    """details: retry_after (whole seconds, at least 1)."""
+
+    code = "rate_limited"
+    status = 429
+
+
+class NotFound(SparekeyError):
+    code = "not_found"
+    status = 404
+
+
+class TwoFactorDisabled(SparekeyError):
+    code = "two_factor_disabled"
+    status = 404
+
+
+class FlowNotFound(SparekeyError):
+    code = "flow_not_found"
+    status = 404
+
+
+class FlowExpired(SparekeyError):
+    code = "flow_expired"
+    status = 410
+
+
+class CodeError(SparekeyError):
+    """A submitted second-factor code that did not work; every one counts as an attempt."""
+
+    status = 401
+
+
+class InvalidCode(CodeError):
+    code = "invalid_code"
+
+
+class WrongConfirmationCode(InvalidCode):
+    """A wrong code where nothing is at stake yet (confirming an enrolment or a saved sheet): 400."""
+
+    status = 400
+
+
+class MalformedCode(CodeError):
+    code = "malformed_code"
+    status = 400
+
+
+class CodeTypo(CodeError):
+    code = "code_typo"
+    status = 400
+
+
+class CodeAlreadyUsed(CodeError):
+    """details: used_at."""
+
+    code = "code_already_used"
+
+
+class CodeFromReplacedSet(CodeError):
+    """details: set_number, replaced_at."""
+
+    code = "code_from_replaced_set"
+
+
+class CodeReplayed(CodeError):
+    code = "code_replayed"
+
+
+class ClockDriftSuspected(CodeError):
+    """details: offset_seconds (device minus server, signed)."""
+
+    code = "clock_drift_suspected"

@@ -1,0 +1,31 @@
+"""Security events: one function records them, so every event carries the same keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sparekey.core.clock import Clock
+from sparekey.core.models import Client, Event
+from sparekey.core.ports import Transaction
+
+SIGN_IN = "sign_in"
+BACKUP_CODE_USED = "backup_code_used"
+BACKUP_CODES_GENERATED = "backup_codes_generated"
+BACKUP_CODES_CONFIRMED = "backup_codes_confirmed"
+FACTOR_ADDED = "factor_added"
+FACTOR_REMOVED = "factor_removed"
+SUDO = "sudo"
+PASSWORD_CHANGED = "password_changed"
+TWO_FACTOR_DISABLED = "two_factor_disabled"
+TOTP_REPLAY_REFUSED = "totp_replay_refused"
+RATE_LIMITED = "rate_limited"
+SESSION_REVOKED = "session_revoked"
+
+
+def record(
+    tx: Transaction, clock: Clock, account_id: str, type_: str, client: Client | None = None, **data: Any
+) -> None:
+    if client is not None:
+        data.setdefault("ip", client.ip)
+        data.setdefault("user_agent", client.user_agent)
+    tx.events.add(Event(id=None, account_id=account_id, at=clock.now(), type=type_, data=data))

@@ -1,0 +1,1 @@
+"""Pure factor mechanics: generate, normalise, verify. No storage, no requests."""

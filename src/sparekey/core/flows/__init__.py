@@ -1,0 +1,1 @@
+"""Use cases: the single entry point for pages, API, CLI and tests."""

@@ -1,0 +1,55 @@
+"""When second factors come and go, what else changes: the one place for these rules.
+
+- The first confirmed factor turns 2FA on and issues the first backup-code set.
+- Removing the last factor turns 2FA off and ends the set: an account never has backup
+  codes without 2FA.
+- Turning 2FA off removes every factor and ends the set.
+"""
+
+from __future__ import annotations
+
+from sparekey.core import events
+from sparekey.core.deps import Deps
+from sparekey.core.flows.backup_codes import IssuedSet, issue_set
+from sparekey.core.models import Account, Client
+from sparekey.core.ports import Transaction
+
+
+def real_factor_count(tx: Transaction, account_id: str) -> int:
+    return len(tx.authenticators.for_account(account_id, confirmed_only=True))
+
+
+def factor_confirmed(tx: Transaction, deps: Deps, account: Account, client: Client) -> IssuedSet | None:
+    if account.two_factor_enabled:
+        return None
+    tx.accounts.set_two_factor(account.id, True)
+    account.two_factor_enabled = True
+    return issue_set(tx, deps, account, client=client)
+
+
+def factor_removed(tx: Transaction, deps: Deps, account: Account, client: Client) -> None:
+    if account.two_factor_enabled and real_factor_count(tx, account.id) == 0:
+        _turn_off(tx, deps, account, client)
+
+
+def disable_two_factor(tx: Transaction, deps: Deps, account: Account, client: Client) -> None:
+    for authenticator in tx.authenticators.for_account(account.id):
+        tx.authenticators.delete(authenticator.id)
+        if authenticator.confirmed:
+            events.record(
+                tx,
+                deps.clock,
+                account.id,
+                events.FACTOR_REMOVED,
+                client,
+                factor="totp",
+                name=authenticator.name,
+            )
+    _turn_off(tx, deps, account, client)
+
+
+def _turn_off(tx: Transaction, deps: Deps, account: Account, client: Client) -> None:
+    tx.accounts.set_two_factor(account.id, False)
+    account.two_factor_enabled = False
+    tx.backup_codes.end_current_set(account.id, at=deps.clock.now())
+    events.record(tx, deps.clock, account.id, events.TWO_FACTOR_DISABLED, client)

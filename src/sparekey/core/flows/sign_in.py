@@ -1,0 +1,161 @@
+"""Signing in: password first, then (with 2FA) a saved flow that waits for a second factor.
+
+Flow states and transitions are drawn in docs/sign-in-flow.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sparekey.core import events, throttle
+from sparekey.core.crypto import new_token
+from sparekey.core.deps import Deps
+from sparekey.core.errors import CodeError, FlowExpired, FlowNotFound, InvalidCredentials
+from sparekey.core.factors.password import normalise as normalise_password
+from sparekey.core.flows import second_factor
+from sparekey.core.flows.accounts import normalise_username
+from sparekey.core.flows.sessions import open_session
+from sparekey.core.models import Account, Client, FlowState, LoginFlow, Session
+
+PASSWORD = "password"
+MAX_PASSWORD_INPUT = 4096
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    session_token: str
+    session: Session
+    account: Account
+    method_used: str
+    notices: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SecondFactorRequired:
+    flow: LoginFlow
+    methods: list[dict[str, Any]]
+
+
+def check_password(deps: Deps, account: Account | None, password: str) -> bool:
+    """Always one argon2 verify, for known and unknown usernames alike."""
+    if account is None or len(password) > MAX_PASSWORD_INPUT:
+        deps.passwords.verify_dummy(password[:MAX_PASSWORD_INPUT])
+        return False
+    return deps.passwords.verify(account.password_hash, password)
+
+
+def start(
+    deps: Deps, *, username: str, password: str, client: Client
+) -> Authenticated | SecondFactorRequired:
+    name = normalise_username(username[:256])
+    key = throttle.password_key(name)
+    with deps.store.transaction() as tx:
+        throttle.check(tx, deps, key, client)
+        account = tx.accounts.by_username(name)
+    ok = check_password(deps, account, normalise_password(password))
+    with deps.store.transaction() as tx:
+        if not ok or account is None:
+            throttle.record_failure(tx, deps, key, client, account_id=account.id if account else None)
+            if account is not None:
+                events.record(
+                    tx,
+                    deps.clock,
+                    account.id,
+                    events.SIGN_IN,
+                    client,
+                    result="failure",
+                    method=PASSWORD,
+                    error_code=InvalidCredentials.code,
+                )
+            failed = True
+        else:
+            failed = False
+            throttle.record_success(tx, key)
+            account = tx.accounts.get(account.id) or account
+            if account.two_factor_enabled:
+                now = deps.clock.now()
+                flow = LoginFlow(
+                    id=new_token(24),
+                    account_id=account.id,
+                    state=FlowState.AWAITING_SECOND_FACTOR,
+                    created_at=now,
+                    expires_at=now + timedelta(seconds=deps.policy.login_flow_seconds),
+                    ip=client.ip,
+                    user_agent=client.user_agent,
+                )
+                tx.flows.add(flow)
+                return SecondFactorRequired(flow=flow, methods=second_factor.methods_of(tx, deps, account))
+            token, session = open_session(tx, deps, account, client)
+            events.record(
+                tx, deps.clock, account.id, events.SIGN_IN, client, result="success", method=PASSWORD
+            )
+    if failed:
+        raise InvalidCredentials()
+    return Authenticated(session_token=token, session=session, account=account, method_used=PASSWORD)
+
+
+def live_flow(deps: Deps, flow_id: str) -> tuple[LoginFlow, Account, list[dict[str, Any]]]:
+    """The flow, its account and its methods, or FlowNotFound / FlowExpired."""
+    with deps.store.transaction() as tx:
+        flow = _live(tx, deps, flow_id)
+        account = tx.accounts.get(flow.account_id)
+        if account is None:
+            raise FlowNotFound()
+        return flow, account, second_factor.methods_of(tx, deps, account)
+
+
+def _live(tx: Any, deps: Deps, flow_id: str) -> LoginFlow:
+    flow = tx.flows.get(flow_id) if 0 < len(flow_id) <= 64 else None
+    if flow is None:
+        raise FlowNotFound()
+    if flow.state is not FlowState.AWAITING_SECOND_FACTOR or deps.clock.now() >= flow.expires_at:
+        raise FlowExpired()
+    return flow
+
+
+def submit_code(
+    deps: Deps, *, flow_id: str, code: str, client: Client, method: str | None = None
+) -> Authenticated:
+    failure: CodeError | None = None
+    with deps.store.transaction() as tx:
+        flow = _live(tx, deps, flow_id)
+        account = tx.accounts.get(flow.account_id)
+        if account is None:
+            raise FlowNotFound()
+        key = throttle.code_key(account.id)
+        throttle.check(tx, deps, key, client)
+        try:
+            verified = second_factor.verify(tx, deps, account, code, client, method=method)
+        except CodeError as error:
+            failure = error
+            tx.flows.count_attempt(flow.id, fail_at=deps.policy.flow_max_wrong_codes)
+            throttle.record_failure(tx, deps, key, client, account_id=account.id)
+            events.record(
+                tx,
+                deps.clock,
+                account.id,
+                events.SIGN_IN,
+                client,
+                result="failure",
+                method=method or "code",
+                error_code=error.code,
+            )
+        else:
+            if not tx.flows.complete(flow.id):
+                raise FlowExpired()  # rolls back: another request finished this flow first
+            throttle.record_success(tx, key)
+            token, session = open_session(tx, deps, account, client)
+            events.record(
+                tx, deps.clock, account.id, events.SIGN_IN, client, result="success", method=verified.method
+            )
+    if failure is not None:
+        raise failure
+    return Authenticated(
+        session_token=token,
+        session=session,
+        account=account,
+        method_used=verified.method,
+        notices=verified.notices,
+    )

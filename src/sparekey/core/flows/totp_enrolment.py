@@ -1,0 +1,130 @@
+"""Authenticator apps: enrol (QR + key), confirm with a first code, rename-free removal."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from sparekey.core import events
+from sparekey.core.crypto import new_id
+from sparekey.core.deps import Deps
+from sparekey.core.errors import MalformedCode, NotFound, ValidationFailed, WrongConfirmationCode
+from sparekey.core.factors import totp
+from sparekey.core.flows import lifecycle
+from sparekey.core.flows.backup_codes import IssuedSet
+from sparekey.core.flows.second_factor import TOTP, secret_of
+from sparekey.core.flows.sessions import Current, require_sudo
+from sparekey.core.models import Authenticator, Client
+
+NAME_MAX = 64
+MAX_AUTHENTICATORS = 10
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    authenticator: Authenticator
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    authenticator: Authenticator
+    backup_codes: IssuedSet | None
+
+
+def clean_name(raw: str | None, fallback: str) -> str:
+    name = unicodedata.normalize("NFKC", raw or "").strip()
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in name):
+        raise ValidationFailed(field="name")
+    if len(name) > NAME_MAX:
+        raise ValidationFailed(field="name", max_length=NAME_MAX)
+    return name or fallback
+
+
+def begin(deps: Deps, current: Current, *, name: str | None) -> Enrolment:
+    if current.account.two_factor_enabled:
+        require_sudo(deps, current)
+    secret = totp.new_secret()
+    with deps.store.transaction() as tx:
+        existing = tx.authenticators.for_account(current.account.id)
+        # Unconfirmed enrolments are only drafts: a new one replaces them.
+        for draft in (a for a in existing if not a.confirmed):
+            tx.authenticators.delete(draft.id)
+        confirmed = [a for a in existing if a.confirmed]
+        if len(confirmed) >= MAX_AUTHENTICATORS:
+            raise ValidationFailed(field="name", reason="too_many_authenticators", maximum=MAX_AUTHENTICATORS)
+        authenticator_id = new_id()
+        authenticator = Authenticator(
+            id=authenticator_id,
+            account_id=current.account.id,
+            name=clean_name(name, f"Authenticator {len(confirmed) + 1}"),
+            secret_enc=deps.box.encrypt(secret.encode(), aad=authenticator_id.encode()),
+            created_at=deps.clock.now(),
+        )
+        tx.authenticators.add(authenticator)
+    uri = totp.provisioning_uri(secret, account_name=current.account.username, issuer=deps.policy.issuer)
+    return Enrolment(authenticator=authenticator, secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
+
+
+def confirm(deps: Deps, current: Current, authenticator_id: str, *, code: str, client: Client) -> Confirmed:
+    normalised = totp.normalise_code(code) if isinstance(code, str) else None
+    with deps.store.transaction() as tx:
+        authenticator = tx.authenticators.get(current.account.id, authenticator_id)
+        if authenticator is None or authenticator.confirmed:
+            raise NotFound()
+        if normalised is None:
+            raise MalformedCode()
+        outcome = totp.verify(
+            secret=secret_of(deps, authenticator), code=normalised, at=deps.clock.now(), last_used_step=None
+        )
+        if isinstance(outcome, totp.DriftSuspected):
+            raise WrongConfirmationCode(offset_seconds=outcome.offset_seconds)
+        if not isinstance(outcome, totp.Accepted):
+            raise WrongConfirmationCode()
+        # The confirming code counts as a use of its time step.
+        if not tx.authenticators.confirm(authenticator.id, at=deps.clock.now(), step=outcome.step):
+            raise NotFound()
+        authenticator.confirmed_at = deps.clock.now()
+        authenticator.last_used_step = outcome.step
+        events.record(
+            tx,
+            deps.clock,
+            current.account.id,
+            events.FACTOR_ADDED,
+            client,
+            factor=TOTP,
+            name=authenticator.name,
+        )
+        account = tx.accounts.get_for_update(current.account.id)
+        assert account is not None
+        issued = lifecycle.factor_confirmed(tx, deps, account, client)
+    return Confirmed(authenticator=authenticator, backup_codes=issued)
+
+
+def remove(deps: Deps, current: Current, authenticator_id: str, *, client: Client) -> None:
+    require_sudo(deps, current)
+    with deps.store.transaction() as tx:
+        authenticator = tx.authenticators.get(current.account.id, authenticator_id)
+        if authenticator is None:
+            raise NotFound()
+        tx.authenticators.delete(authenticator.id)
+        if authenticator.confirmed:
+            events.record(
+                tx,
+                deps.clock,
+                current.account.id,
+                events.FACTOR_REMOVED,
+                client,
+                factor=TOTP,
+                name=authenticator.name,
+            )
+            account = tx.accounts.get_for_update(current.account.id)
+            assert account is not None
+            lifecycle.factor_removed(tx, deps, account, client)
+
+
+def list_authenticators(deps: Deps, account_id: str) -> list[Authenticator]:
+    with deps.store.transaction() as tx:
+        return tx.authenticators.for_account(account_id, confirmed_only=True)

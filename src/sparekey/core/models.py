@@ -1,0 +1,124 @@
+"""Domain records. Repositories read and write these; nothing here touches storage."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class Account:
+    id: str
+    username: str
+    password_hash: str
+    created_at: datetime
+    email: str | None = None
+    two_factor_enabled: bool = False
+    backup_salt: bytes | None = None
+
+
+@dataclass
+class Authenticator:
+    """A TOTP authenticator app. ``secret_enc`` is the AES-GCM ciphertext of the key."""
+
+    id: str
+    account_id: str
+    name: str
+    secret_enc: str
+    created_at: datetime
+    confirmed_at: datetime | None = None
+    last_used_step: int | None = None
+    last_used_at: datetime | None = None
+    drift_steps: int = 0
+    last_offset_steps: int | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+
+@dataclass
+class Session:
+    id: str
+    account_id: str
+    token_hash: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    ip: str | None = None
+    user_agent: str | None = None
+    sudo_until: datetime | None = None
+
+
+class FlowState(enum.StrEnum):
+    """Sign-in flow states; see docs/sign-in-flow.md for the diagram.
+
+    awaiting_second_factor --(right code)--> completed
+    awaiting_second_factor --(too many wrong codes)--> failed
+    awaiting_second_factor --(expires_at passes)--> (expired; read as such)
+    """
+
+    AWAITING_SECOND_FACTOR = "awaiting_second_factor"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass
+class LoginFlow:
+    id: str
+    account_id: str
+    state: FlowState
+    created_at: datetime
+    expires_at: datetime
+    attempts: int = 0
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass
+class Event:
+    id: int | None
+    account_id: str
+    at: datetime
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BackupCodeSet:
+    id: str
+    account_id: str
+    set_number: int
+    created_at: datetime
+    replaced_at: datetime | None = None
+    confirmed_at: datetime | None = None
+
+
+@dataclass
+class BackupCode:
+    set_id: str
+    position: int
+    code_hash: bytes
+    used_at: datetime | None = None
+    used_ip: str | None = None
+    used_user_agent: str | None = None
+
+
+@dataclass
+class Throttle:
+    """Consecutive failures under one key, and the back-off they earned."""
+
+    key: str
+    failures: int = 0
+    lockouts: int = 0
+    locked_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is on the other end of a request, as far as we can tell."""
+
+    ip: str | None = None
+    user_agent: str | None = None

@@ -1,0 +1,27 @@
+"""The knobs of the core, as plain values (the web layer builds them from settings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sparekey.core.factors.password import Argon2Parameters, PasswordPolicy
+
+
+@dataclass(frozen=True)
+class Policy:
+    issuer: str = "sparekey"
+    argon2: Argon2Parameters = field(default_factory=Argon2Parameters)
+    password: PasswordPolicy = field(default_factory=PasswordPolicy)
+    session_idle_seconds: int = 2 * 3600
+    session_absolute_seconds: int = 24 * 3600
+    login_flow_seconds: int = 600
+    flow_max_wrong_codes: int = 5
+    sudo_seconds: int = 600
+    account_failure_limit: int = 10
+    backoff_initial_seconds: int = 60
+    backoff_max_seconds: int = 3600
+    ip_failure_limit: int = 100
+    ip_failure_window_seconds: int = 900
+    backup_code_count: int = 10
+    backup_code_sets_recognised: int = 3
+    backup_codes_low_at: int = 3

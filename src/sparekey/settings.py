@@ -1,0 +1,181 @@
+"""Typed configuration from ``SPAREKEY_*`` environment variables and an optional TOML file.
+
+Checked at start: ``load_settings`` raises ``ConfigError`` with one line per bad value.
+The TOML file is ``SPAREKEY_CONFIG_FILE`` if set, else ``<data dir>/sparekey.toml`` if present;
+environment variables win over the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from sparekey.core.crypto import KeyRingError, new_key_string, parse_keys
+from sparekey.core.factors.password import Argon2Parameters, PasswordPolicy
+from sparekey.core.policy import Policy
+
+log = logging.getLogger("sparekey.settings")
+
+
+class ConfigError(Exception):
+    """Bad configuration; ``str()`` is one line per problem, safe to print."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPAREKEY_", extra="forbid", frozen=True)
+
+    environment: Literal["production", "development"] = "production"
+    data_dir: Path = Path("sparekey-data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    encryption_keys: SecretStr | None = Field(
+        default=None, description="'<id>:<base64 32 bytes>' items, comma-separated, current key first"
+    )
+    issuer: str = Field(default="sparekey", min_length=1, max_length=64)
+    default_language: Literal["en", "ja"] = "en"
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+
+    argon2_time_cost: int = Field(default=2, ge=1, le=20)
+    argon2_memory_cost: int = Field(default=19456, ge=8, le=4 * 1024 * 1024, description="KiB")
+    argon2_parallelism: int = Field(default=1, ge=1, le=16)
+    password_min_length: int = Field(default=8, ge=8, le=128)
+    password_max_length: int = Field(default=1024, ge=64, le=1024)
+
+    session_idle_minutes: int = Field(default=120, ge=1, le=60 * 24 * 30)
+    session_absolute_hours: int = Field(default=24, ge=1, le=24 * 90)
+    sudo_minutes: int = Field(default=10, ge=1, le=60)
+    login_flow_minutes: int = Field(default=10, ge=1, le=60)
+    flow_max_wrong_codes: int = Field(default=5, ge=1, le=100)
+    account_failure_limit: int = Field(default=10, ge=3, le=1000)
+    backoff_initial_seconds: int = Field(default=60, ge=1, le=86400)
+    backoff_max_seconds: int = Field(default=3600, ge=1, le=7 * 86400)
+    ip_failure_limit: int = Field(default=100, ge=1, le=1_000_000)
+    ip_failure_window_seconds: int = Field(default=900, ge=1, le=86400)
+    backup_code_count: int = Field(default=10, ge=5, le=20)
+
+    @field_validator("database_url", "redis_url")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            try:
+                parse_keys(value.get_secret_value())
+            except KeyRingError as error:
+                raise ValueError(str(error)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _limits_consistent(self) -> Settings:
+        if self.backoff_max_seconds < self.backoff_initial_seconds:
+            raise ValueError("backoff_max_seconds must be at least backoff_initial_seconds")
+        if self.password_max_length < self.password_min_length:
+            raise ValueError("password_max_length must be at least password_min_length")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _toml_file()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    def database(self) -> str:
+        from sparekey.store.database import sqlite_url
+
+        return self.database_url or sqlite_url(self.data_dir)
+
+    def policy(self) -> Policy:
+        return Policy(
+            issuer=self.issuer,
+            argon2=Argon2Parameters(
+                time_cost=self.argon2_time_cost,
+                memory_cost=self.argon2_memory_cost,
+                parallelism=self.argon2_parallelism,
+            ),
+            password=PasswordPolicy(min_length=self.password_min_length, max_length=self.password_max_length),
+            session_idle_seconds=self.session_idle_minutes * 60,
+            session_absolute_seconds=self.session_absolute_hours * 3600,
+            login_flow_seconds=self.login_flow_minutes * 60,
+            flow_max_wrong_codes=self.flow_max_wrong_codes,
+            sudo_seconds=self.sudo_minutes * 60,
+            account_failure_limit=self.account_failure_limit,
+            backoff_initial_seconds=self.backoff_initial_seconds,
+            backoff_max_seconds=self.backoff_max_seconds,
+            ip_failure_limit=self.ip_failure_limit,
+            ip_failure_window_seconds=self.ip_failure_window_seconds,
+            backup_code_count=self.backup_code_count,
+        )
+
+    def key_ring(self) -> dict[str, bytes]:
+        """The configured keys, or the one generated into the data directory on first start."""
+        if self.encryption_keys is not None and self.encryption_keys.get_secret_value():
+            return parse_keys(self.encryption_keys.get_secret_value())
+        key_file = self.data_dir / "encryption.key"
+        if not key_file.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(new_key_string() + "\n")
+            log.warning(
+                "no SPAREKEY_ENCRYPTION_KEYS configured: generated a key into %s; back it up with the "
+                "database, or the stored authenticator secrets cannot be read",
+                key_file,
+            )
+        try:
+            return parse_keys(key_file.read_text().strip())
+        except KeyRingError as error:
+            raise ConfigError(f"{key_file}: {error}") from None
+
+
+def _toml_file() -> Path | None:
+    explicit = os.environ.get("SPAREKEY_CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    default = Path(os.environ.get("SPAREKEY_DATA_DIR", "sparekey-data")) / "sparekey.toml"
+    return default if default.exists() else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    explicit = os.environ.get("SPAREKEY_CONFIG_FILE")
+    if explicit and not Path(explicit).is_file():
+        raise ConfigError(f"SPAREKEY_CONFIG_FILE: no such file: {explicit}")
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+    except ValueError as error:  # a TOML file that does not parse
+        raise ConfigError(f"configuration file: {error}") from None
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"]) or "configuration"
+        where = f"SPAREKEY_{name.upper()}" if problem["loc"] else name
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"{where}: {message}")
+    return "\n".join(lines)

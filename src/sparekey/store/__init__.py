@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy tables, repositories implementing ``core.ports``, migrations."""

@@ -1,0 +1,346 @@
+"""Repositories implementing ``core.ports`` over SQLAlchemy Core."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from sparekey.core.models import (
+    Account,
+    Authenticator,
+    BackupCode,
+    BackupCodeSet,
+    Event,
+    FlowState,
+    LoginFlow,
+    Session,
+    Throttle,
+)
+from sparekey.store import tables as t
+
+
+def _row(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
+class _Repo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    @property
+    def _dialect(self) -> str:
+        return self.conn.dialect.name
+
+
+class SqlAccounts(_Repo):
+    def add(self, account: Account) -> None:
+        self.conn.execute(insert(t.accounts).values(**vars(account)))
+
+    def get(self, account_id: str) -> Account | None:
+        row = self.conn.execute(select(t.accounts).where(t.accounts.c.id == account_id)).first()
+        return Account(**_row(row)) if row else None
+
+    def get_for_update(self, account_id: str) -> Account | None:
+        row = self.conn.execute(
+            select(t.accounts).where(t.accounts.c.id == account_id).with_for_update()
+        ).first()
+        return Account(**_row(row)) if row else None
+
+    def by_username(self, username: str) -> Account | None:
+        row = self.conn.execute(select(t.accounts).where(t.accounts.c.username == username)).first()
+        return Account(**_row(row)) if row else None
+
+    def set_password_hash(self, account_id: str, password_hash: str) -> None:
+        self.conn.execute(
+            update(t.accounts).where(t.accounts.c.id == account_id).values(password_hash=password_hash)
+        )
+
+    def set_two_factor(self, account_id: str, enabled: bool) -> None:
+        self.conn.execute(
+            update(t.accounts).where(t.accounts.c.id == account_id).values(two_factor_enabled=enabled)
+        )
+
+    def set_backup_salt(self, account_id: str, salt: bytes) -> None:
+        self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(backup_salt=salt))
+
+
+class SqlAuthenticators(_Repo):
+    def add(self, authenticator: Authenticator) -> None:
+        self.conn.execute(insert(t.authenticators).values(**vars(authenticator)))
+
+    def get(self, account_id: str, authenticator_id: str) -> Authenticator | None:
+        row = self.conn.execute(
+            select(t.authenticators).where(
+                t.authenticators.c.id == authenticator_id, t.authenticators.c.account_id == account_id
+            )
+        ).first()
+        return Authenticator(**_row(row)) if row else None
+
+    def for_account(self, account_id: str, *, confirmed_only: bool = False) -> list[Authenticator]:
+        query = select(t.authenticators).where(t.authenticators.c.account_id == account_id)
+        if confirmed_only:
+            query = query.where(t.authenticators.c.confirmed_at.is_not(None))
+        rows = self.conn.execute(query.order_by(t.authenticators.c.created_at, t.authenticators.c.id))
+        return [Authenticator(**_row(r)) for r in rows]
+
+    def confirm(self, authenticator_id: str, *, at: datetime, step: int) -> bool:
+        result = self.conn.execute(
+            update(t.authenticators)
+            .where(t.authenticators.c.id == authenticator_id, t.authenticators.c.confirmed_at.is_(None))
+            .values(confirmed_at=at, last_used_step=step, last_used_at=at, last_offset_steps=None)
+        )
+        return result.rowcount == 1
+
+    def claim_step(
+        self, authenticator_id: str, *, step: int, at: datetime, drift_steps: int, offset_steps: int
+    ) -> bool:
+        c = t.authenticators.c
+        result = self.conn.execute(
+            update(t.authenticators)
+            .where(c.id == authenticator_id, (c.last_used_step.is_(None)) | (c.last_used_step < step))
+            .values(
+                last_used_step=step, last_used_at=at, drift_steps=drift_steps, last_offset_steps=offset_steps
+            )
+        )
+        return result.rowcount == 1
+
+    def delete(self, authenticator_id: str) -> None:
+        self.conn.execute(delete(t.authenticators).where(t.authenticators.c.id == authenticator_id))
+
+    def delete_for_account(self, account_id: str) -> None:
+        self.conn.execute(delete(t.authenticators).where(t.authenticators.c.account_id == account_id))
+
+    def set_secret(self, authenticator_id: str, secret_enc: str) -> None:
+        self.conn.execute(
+            update(t.authenticators)
+            .where(t.authenticators.c.id == authenticator_id)
+            .values(secret_enc=secret_enc)
+        )
+
+    def all_secrets(self) -> list[tuple[str, str]]:
+        rows = self.conn.execute(select(t.authenticators.c.id, t.authenticators.c.secret_enc))
+        return [(r.id, r.secret_enc) for r in rows]
+
+
+class SqlSessions(_Repo):
+    def add(self, session: Session) -> None:
+        self.conn.execute(insert(t.sessions).values(**vars(session)))
+
+    def by_token_hash(self, token_hash: str) -> Session | None:
+        row = self.conn.execute(select(t.sessions).where(t.sessions.c.token_hash == token_hash)).first()
+        return Session(**_row(row)) if row else None
+
+    def get(self, account_id: str, session_id: str) -> Session | None:
+        row = self.conn.execute(
+            select(t.sessions).where(t.sessions.c.id == session_id, t.sessions.c.account_id == account_id)
+        ).first()
+        return Session(**_row(row)) if row else None
+
+    def for_account(self, account_id: str) -> list[Session]:
+        rows = self.conn.execute(
+            select(t.sessions)
+            .where(t.sessions.c.account_id == account_id)
+            .order_by(t.sessions.c.last_seen_at.desc())
+        )
+        return [Session(**_row(r)) for r in rows]
+
+    def touch(self, session_id: str, at: datetime) -> None:
+        self.conn.execute(update(t.sessions).where(t.sessions.c.id == session_id).values(last_seen_at=at))
+
+    def set_token_hash(self, session_id: str, token_hash: str) -> None:
+        self.conn.execute(
+            update(t.sessions).where(t.sessions.c.id == session_id).values(token_hash=token_hash)
+        )
+
+    def set_sudo_until(self, session_id: str, until: datetime | None) -> None:
+        self.conn.execute(update(t.sessions).where(t.sessions.c.id == session_id).values(sudo_until=until))
+
+    def delete(self, session_id: str) -> None:
+        self.conn.execute(delete(t.sessions).where(t.sessions.c.id == session_id))
+
+    def delete_for_account(self, account_id: str, *, except_id: str | None = None) -> None:
+        query = delete(t.sessions).where(t.sessions.c.account_id == account_id)
+        if except_id is not None:
+            query = query.where(t.sessions.c.id != except_id)
+        self.conn.execute(query)
+
+
+class SqlLoginFlows(_Repo):
+    def add(self, flow: LoginFlow) -> None:
+        self.conn.execute(insert(t.login_flows).values(**{**vars(flow), "state": flow.state.value}))
+
+    def get(self, flow_id: str) -> LoginFlow | None:
+        row = self.conn.execute(select(t.login_flows).where(t.login_flows.c.id == flow_id)).first()
+        if row is None:
+            return None
+        data = _row(row)
+        data["state"] = FlowState(data["state"])
+        return LoginFlow(**data)
+
+    def count_attempt(self, flow_id: str, *, fail_at: int) -> LoginFlow | None:
+        c = t.login_flows.c
+        self.conn.execute(update(t.login_flows).where(c.id == flow_id).values(attempts=c.attempts + 1))
+        self.conn.execute(
+            update(t.login_flows)
+            .where(c.id == flow_id, c.attempts >= fail_at, c.state == FlowState.AWAITING_SECOND_FACTOR.value)
+            .values(state=FlowState.FAILED.value)
+        )
+        return self.get(flow_id)
+
+    def complete(self, flow_id: str) -> bool:
+        c = t.login_flows.c
+        result = self.conn.execute(
+            update(t.login_flows)
+            .where(c.id == flow_id, c.state == FlowState.AWAITING_SECOND_FACTOR.value)
+            .values(state=FlowState.COMPLETED.value)
+        )
+        return result.rowcount == 1
+
+
+class SqlEvents(_Repo):
+    def add(self, event: Event) -> None:
+        self.conn.execute(
+            insert(t.events).values(
+                account_id=event.account_id, at=event.at, type=event.type, data=event.data
+            )
+        )
+
+    def for_account(self, account_id: str, *, limit: int = 100) -> list[Event]:
+        rows = self.conn.execute(
+            select(t.events)
+            .where(t.events.c.account_id == account_id)
+            .order_by(t.events.c.id.desc())
+            .limit(limit)
+        )
+        return [Event(**_row(r)) for r in rows]
+
+
+class SqlBackupCodes(_Repo):
+    def current_set(self, account_id: str) -> BackupCodeSet | None:
+        c = t.backup_code_sets.c
+        row = self.conn.execute(
+            select(t.backup_code_sets).where(c.account_id == account_id, c.replaced_at.is_(None))
+        ).first()
+        return BackupCodeSet(**_row(row)) if row else None
+
+    def recent_replaced_sets(self, account_id: str, *, limit: int) -> list[BackupCodeSet]:
+        c = t.backup_code_sets.c
+        rows = self.conn.execute(
+            select(t.backup_code_sets)
+            .where(c.account_id == account_id, c.replaced_at.is_not(None))
+            .order_by(c.set_number.desc())
+            .limit(limit)
+        )
+        return [BackupCodeSet(**_row(r)) for r in rows]
+
+    def next_set_number(self, account_id: str) -> int:
+        c = t.backup_code_sets.c
+        highest = self.conn.execute(select(func.max(c.set_number)).where(c.account_id == account_id)).scalar()
+        return (highest or 0) + 1
+
+    def end_current_set(self, account_id: str, *, at: datetime) -> BackupCodeSet | None:
+        current = self.current_set(account_id)
+        if current is None:
+            return None
+        c = t.backup_code_sets.c
+        self.conn.execute(
+            update(t.backup_code_sets)
+            .where(c.id == current.id, c.replaced_at.is_(None))
+            .values(replaced_at=at)
+        )
+        current.replaced_at = at
+        return current
+
+    def add_set(self, code_set: BackupCodeSet, hashes: Sequence[bytes]) -> None:
+        self.conn.execute(insert(t.backup_code_sets).values(**vars(code_set)))
+        self.conn.execute(
+            insert(t.backup_codes),
+            [{"set_id": code_set.id, "position": i, "code_hash": h} for i, h in enumerate(hashes, start=1)],
+        )
+
+    def codes(self, set_ids: Sequence[str]) -> list[BackupCode]:
+        if not set_ids:
+            return []
+        c = t.backup_codes.c
+        rows = self.conn.execute(
+            select(t.backup_codes).where(c.set_id.in_(list(set_ids))).order_by(c.set_id, c.position)
+        )
+        return [BackupCode(**_row(r)) for r in rows]
+
+    def consume(
+        self, set_id: str, position: int, *, at: datetime, ip: str | None, user_agent: str | None
+    ) -> bool:
+        c = t.backup_codes.c
+        current = select(t.backup_code_sets.c.id).where(
+            t.backup_code_sets.c.id == set_id, t.backup_code_sets.c.replaced_at.is_(None)
+        )
+        result = self.conn.execute(
+            update(t.backup_codes)
+            .where(c.set_id == set_id, c.position == position, c.used_at.is_(None), c.set_id.in_(current))
+            .values(used_at=at, used_ip=ip, used_user_agent=user_agent)
+        )
+        return result.rowcount == 1
+
+    def mark_confirmed(self, set_id: str, *, at: datetime) -> None:
+        c = t.backup_code_sets.c
+        self.conn.execute(
+            update(t.backup_code_sets).where(c.id == set_id, c.confirmed_at.is_(None)).values(confirmed_at=at)
+        )
+
+
+class SqlThrottles(_Repo):
+    def get(self, key: str) -> Throttle | None:
+        row = self.conn.execute(select(t.throttles).where(t.throttles.c.key == key)).first()
+        return Throttle(**_row(row)) if row else None
+
+    def record_failure(self, key: str) -> Throttle:
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        statement = dialect_insert(t.throttles).values(key=key, failures=1, lockouts=0)
+        statement = statement.on_conflict_do_update(
+            index_elements=[t.throttles.c.key], set_={"failures": t.throttles.c.failures + 1}
+        )
+        self.conn.execute(statement)
+        throttle = self.get(key)
+        assert throttle is not None
+        return throttle
+
+    def set_lock(self, key: str, *, locked_until: datetime, lockouts: int) -> None:
+        self.conn.execute(
+            update(t.throttles)
+            .where(t.throttles.c.key == key)
+            .values(locked_until=locked_until, lockouts=lockouts)
+        )
+
+    def reset(self, key: str) -> None:
+        self.conn.execute(delete(t.throttles).where(t.throttles.c.key == key))
+
+
+class SqlTransaction:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.accounts = SqlAccounts(conn)
+        self.authenticators = SqlAuthenticators(conn)
+        self.sessions = SqlSessions(conn)
+        self.flows = SqlLoginFlows(conn)
+        self.events = SqlEvents(conn)
+        self.backup_codes = SqlBackupCodes(conn)
+        self.throttles = SqlThrottles(conn)
+
+
+class SqlStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTransaction]:
+        with self.engine.begin() as conn:
+            yield SqlTransaction(conn)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))

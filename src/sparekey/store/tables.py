@@ -1,0 +1,161 @@
+"""The schema, in SQLAlchemy Core. Alembic migrations in ``migrations/`` create it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("email", String(320)),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("two_factor_enabled", Boolean, nullable=False, default=False),
+    Column("backup_salt", LargeBinary(32)),
+)
+
+authenticators = Table(
+    "authenticators",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("name", String(64), nullable=False),
+    Column("secret_enc", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Column("last_used_step", BigInteger),
+    Column("last_used_at", UTCDateTime),
+    Column("drift_steps", Integer, nullable=False, default=0),
+    Column("last_offset_steps", Integer),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("sudo_until", UTCDateTime),
+    Column("ip", String(64)),
+    Column("user_agent", String(512)),
+)
+
+login_flows = Table(
+    "login_flows",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("ip", String(64)),
+    Column("user_agent", String(512)),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Index("ix_events_account_at", "account_id", "id"),
+)
+
+backup_code_sets = Table(
+    "backup_code_sets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("set_number", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("replaced_at", UTCDateTime),
+    Column("confirmed_at", UTCDateTime),
+    UniqueConstraint("account_id", "set_number", name="uq_backup_code_sets_account_number"),
+    # At most one current set per account, enforced by the database itself.
+    Index(
+        "uq_backup_code_sets_one_current",
+        "account_id",
+        unique=True,
+        sqlite_where=text("replaced_at IS NULL"),
+        postgresql_where=text("replaced_at IS NULL"),
+    ),
+)
+
+backup_codes = Table(
+    "backup_codes",
+    metadata,
+    Column("set_id", String(32), ForeignKey("backup_code_sets.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("code_hash", LargeBinary(64), nullable=False),
+    Column("used_at", UTCDateTime),
+    Column("used_ip", String(64)),
+    Column("used_user_agent", String(512)),
+)
+
+throttles = Table(
+    "throttles",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("lockouts", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime),
+)

@@ -1,0 +1,71 @@
+"""Accounts and sign-in: /api/v1/accounts, /login, /login/{flow_id}/code, /logout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from sparekey.core.deps import Deps
+from sparekey.core.errors import ValidationFailed
+from sparekey.core.flows import accounts, sessions, sign_in
+from sparekey.web.api.schemas import CodeBody, LoginBody, RegisterBody, SendBody
+from sparekey.web.cookies import clear_session_cookie
+from sparekey.web.dependencies import Signed, get_deps, signed_in
+from sparekey.web.request_info import client_of
+
+router = APIRouter(prefix="/api/v1", tags=["sign-in"])
+
+
+@router.post("/accounts", status_code=201)
+def register(body: RegisterBody, deps: Deps = Depends(get_deps)) -> dict[str, Any]:
+    account = accounts.register(deps, username=body.username, password=body.password, email=body.email)
+    return {"id": account.id, "username": account.username}
+
+
+def authenticated_body(result: sign_in.Authenticated) -> dict[str, Any]:
+    return {
+        "status": "authenticated",
+        "session_token": result.session_token,
+        "method_used": result.method_used,
+        "notices": result.notices,
+    }
+
+
+@router.post("/login")
+def login(body: LoginBody, request: Request, deps: Deps = Depends(get_deps)) -> dict[str, Any]:
+    result = sign_in.start(deps, username=body.username, password=body.password, client=client_of(request))
+    if isinstance(result, sign_in.Authenticated):
+        return authenticated_body(result)
+    return {
+        "status": "second_factor_required",
+        "flow_id": result.flow.id,
+        "expires_at": result.flow.expires_at.isoformat(),
+        "methods": result.methods,
+    }
+
+
+@router.post("/login/{flow_id}/code")
+def submit_code(
+    flow_id: str, body: CodeBody, request: Request, deps: Deps = Depends(get_deps)
+) -> dict[str, Any]:
+    result = sign_in.submit_code(
+        deps, flow_id=flow_id, code=body.code, method=body.method, client=client_of(request)
+    )
+    return authenticated_body(result)
+
+
+@router.post("/login/{flow_id}/send", status_code=202)
+def send_code(flow_id: str, body: SendBody, deps: Deps = Depends(get_deps)) -> dict[str, Any]:
+    sign_in.live_flow(deps, flow_id)
+    # No e-mail or phone destination can be enrolled yet, so no method can be sent to.
+    raise ValidationFailed(field="method", reason="not_available")
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+def logout(signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)) -> Response:
+    sessions.log_out(deps, signed.current)
+    response = Response(status_code=204)
+    if signed.via_cookie:
+        clear_session_cookie(response)
+    return response

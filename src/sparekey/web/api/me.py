@@ -1,0 +1,191 @@
+"""The signed-in account: /api/v1/me/..."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from sparekey.core.deps import Deps
+from sparekey.core.flows import accounts, backup_codes, history, sessions, sudo, totp_enrolment, two_factor
+from sparekey.core.flows.backup_codes import IssuedSet, Status
+from sparekey.core.models import Authenticator
+from sparekey.web.api.schemas import ConfirmBackupBody, ConfirmTotpBody, NewTotpBody, PasswordBody, SudoBody
+from sparekey.web.cookies import set_session_cookie
+from sparekey.web.dependencies import Signed, get_deps, signed_in
+from sparekey.web.request_info import client_of
+
+router = APIRouter(prefix="/api/v1/me", tags=["account"])
+
+
+def issued_json(issued: IssuedSet) -> dict[str, Any]:
+    return {
+        "set_number": issued.set_number,
+        "created_at": issued.created_at.isoformat(),
+        "codes": issued.codes,
+    }
+
+
+def status_json(status: Status) -> dict[str, Any]:
+    return {
+        "set_number": status.set_number,
+        "created_at": status.created_at.isoformat(),
+        "total": status.total,
+        "remaining": status.remaining,
+        "confirmed": status.confirmed,
+        "used": [{"position": u.position, "used_at": u.used_at.isoformat()} for u in status.used],
+    }
+
+
+def authenticator_json(authenticator: Authenticator) -> dict[str, Any]:
+    return {
+        "id": authenticator.id,
+        "type": "totp",
+        "name": authenticator.name,
+        "created_at": authenticator.created_at.isoformat(),
+        "confirmed": authenticator.confirmed,
+        "last_used_at": authenticator.last_used_at.isoformat() if authenticator.last_used_at else None,
+    }
+
+
+@router.get("")
+def me(signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)) -> dict[str, Any]:
+    view = two_factor.overview(deps, signed.current.account.id)
+    return {
+        "id": view.account.id,
+        "username": view.account.username,
+        "email": view.account.email,
+        "two_factor_enabled": view.account.two_factor_enabled,
+        "methods": view.methods,
+        "backup_codes": status_json(view.backup_codes) if view.backup_codes else None,
+    }
+
+
+@router.post("/sudo")
+def enter_sudo(
+    body: SudoBody, request: Request, signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)
+) -> JSONResponse:
+    until, new_token = sudo.enter(
+        deps,
+        signed.current,
+        password=body.password,
+        code=body.code,
+        client=client_of(request),
+        rotate_token=signed.via_cookie,
+    )
+    response = JSONResponse({"sudo_until": until.isoformat()})
+    if new_token is not None:
+        set_session_cookie(response, request, new_token)
+    return response
+
+
+@router.post("/password", status_code=204, response_class=Response)
+def change_password(
+    body: PasswordBody, request: Request, signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)
+) -> Response:
+    accounts.change_password(deps, signed.current, new_password=body.new_password, client=client_of(request))
+    return Response(status_code=204)
+
+
+@router.post("/totp", status_code=201)
+def begin_totp(
+    body: NewTotpBody | None = None, signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)
+) -> dict[str, Any]:
+    enrolment = totp_enrolment.begin(deps, signed.current, name=body.name if body else None)
+    return {
+        "authenticator_id": enrolment.authenticator.id,
+        "name": enrolment.authenticator.name,
+        "secret": enrolment.secret,
+        "otpauth_uri": enrolment.otpauth_uri,
+        "qr_svg": enrolment.qr_svg,
+    }
+
+
+@router.post("/totp/{authenticator_id}/confirm")
+def confirm_totp(
+    authenticator_id: str,
+    body: ConfirmTotpBody,
+    request: Request,
+    signed: Signed = Depends(signed_in),
+    deps: Deps = Depends(get_deps),
+) -> dict[str, Any]:
+    confirmed = totp_enrolment.confirm(
+        deps, signed.current, authenticator_id, code=body.code, client=client_of(request)
+    )
+    result: dict[str, Any] = {"authenticator": authenticator_json(confirmed.authenticator)}
+    if confirmed.backup_codes is not None:
+        result["backup_codes"] = issued_json(confirmed.backup_codes)
+    return result
+
+
+@router.delete("/totp/{authenticator_id}", status_code=204, response_class=Response)
+def remove_totp(
+    authenticator_id: str,
+    request: Request,
+    signed: Signed = Depends(signed_in),
+    deps: Deps = Depends(get_deps),
+) -> Response:
+    totp_enrolment.remove(deps, signed.current, authenticator_id, client=client_of(request))
+    return Response(status_code=204)
+
+
+@router.get("/backup-codes")
+def backup_code_status(signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)) -> dict[str, Any]:
+    return status_json(backup_codes.require_status(deps, signed.current.account.id))
+
+
+@router.post("/backup-codes/regenerate", status_code=201)
+def regenerate(
+    request: Request, signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)
+) -> dict[str, Any]:
+    return issued_json(backup_codes.regenerate(deps, signed.current, client_of(request)))
+
+
+@router.post("/backup-codes/confirm")
+def confirm_backup_codes(
+    body: ConfirmBackupBody, signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)
+) -> dict[str, Any]:
+    backup_codes.confirm_saved(deps, signed.current.account, position=body.position, code=body.code)
+    return {"confirmed": True}
+
+
+@router.delete("/two-factor", status_code=204, response_class=Response)
+def disable_two_factor(
+    request: Request, signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)
+) -> Response:
+    two_factor.disable(deps, signed.current, client_of(request))
+    return Response(status_code=204)
+
+
+@router.get("/sessions")
+def list_sessions(
+    signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": s.id,
+            "current": is_current,
+            "created_at": s.created_at.isoformat(),
+            "last_seen_at": s.last_seen_at.isoformat(),
+            "ip": s.ip,
+            "user_agent": s.user_agent,
+        }
+        for s, is_current in sessions.list_sessions(deps, signed.current)
+    ]
+
+
+@router.delete("/sessions/{session_id}", status_code=204, response_class=Response)
+def revoke_session(
+    session_id: str, request: Request, signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)
+) -> Response:
+    sessions.revoke(deps, signed.current, session_id, client_of(request))
+    return Response(status_code=204)
+
+
+@router.get("/events")
+def events(signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)) -> list[dict[str, Any]]:
+    return [
+        {"id": e.id, "at": e.at.isoformat(), "type": e.type, **e.data}
+        for e in history.recent_events(deps, signed.current.account.id)
+    ]

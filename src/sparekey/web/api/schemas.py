@@ -1,0 +1,53 @@
+"""Request bodies. Unknown fields are ignored; missing or mistyped ones are 422 validation_error."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class RegisterBody(_Body):
+    username: str = Field(max_length=1000)
+    password: str = Field(max_length=10_000)
+    email: str | None = Field(default=None, max_length=1000)
+
+
+class LoginBody(_Body):
+    username: str = Field(max_length=1000)
+    password: str = Field(max_length=10_000)
+
+
+class CodeBody(_Body):
+    code: str = Field(max_length=1000)
+    method: str | None = Field(default=None, max_length=32)
+    trust_device: bool | None = None
+
+
+class SendBody(_Body):
+    method: str = Field(max_length=32)
+    destination_id: str | None = Field(default=None, max_length=64)
+
+
+class SudoBody(_Body):
+    password: str = Field(max_length=10_000)
+    code: str | None = Field(default=None, max_length=1000)
+
+
+class NewTotpBody(_Body):
+    name: str | None = Field(default=None, max_length=1000)
+
+
+class ConfirmTotpBody(_Body):
+    code: str = Field(max_length=1000)
+
+
+class ConfirmBackupBody(_Body):
+    position: int = Field(ge=1, le=100)
+    code: str = Field(max_length=1000)
+
+
+class PasswordBody(_Body):
+    new_password: str = Field(max_length=10_000)

@@ -1,0 +1,87 @@
+"""``create_app``: wires settings, storage and use cases into one FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from sparekey import __version__
+from sparekey.core.clock import Clock, SystemClock
+from sparekey.core.crypto import SecretBox
+from sparekey.core.deps import Deps
+from sparekey.settings import Settings
+from sparekey.store.address_limiter import WindowAddressLimiter
+from sparekey.store.database import make_engine
+from sparekey.store.migrate import is_current, upgrade
+from sparekey.store.sql import SqlStore
+from sparekey.web import errors
+from sparekey.web.api import auth, me
+from sparekey.web.middleware import BodyLimit, CrossSiteGuard, SecurityHeaders
+from sparekey.web.pages import router as pages
+
+log = logging.getLogger("sparekey")
+STATIC = Path(__file__).with_name("static")
+
+
+def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
+    policy = settings.policy()
+    engine = make_engine(settings.database())
+    return Deps.build(
+        store=SqlStore(engine),
+        clock=clock or SystemClock(),
+        policy=policy,
+        box=SecretBox(settings.key_ring()),
+        addresses=WindowAddressLimiter(
+            limit=policy.ip_failure_limit,
+            window_seconds=policy.ip_failure_window_seconds,
+            redis_url=settings.redis_url,
+        ),
+    )
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool = False) -> FastAPI:
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    deps = build_deps(settings, clock)
+    if migrate:
+        upgrade(deps.store.engine)  # type: ignore[attr-defined]
+
+    app = FastAPI(title="sparekey", version=__version__, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.deps = deps
+    errors.install(app)
+    app.include_router(auth.router)
+    app.include_router(me.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            deps.store.ping()
+            checks["database"] = "ok" if is_current(deps.store.engine) else "migrations pending"  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - readiness reports, never raises
+            checks["database"] = "unreachable"
+        if settings.redis_url:
+            try:
+                checks["redis"] = "ok" if deps.addresses.ping() else "unreachable"  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001
+                checks["redis"] = "unreachable"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
+        )
+
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(CrossSiteGuard)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,38 @@
+"""The human text of every API error code, in English (the catalogue id) for translation."""
+
+from __future__ import annotations
+
+ERROR_MESSAGES: dict[str, str] = {
+    "validation_error": "Some of the data sent is missing or not valid.",
+    "malformed_request": "The request could not be read: send valid JSON.",
+    "payload_too_large": "The request is too large.",
+    "password_too_weak": "Choose a stronger password.",
+    "username_taken": "That username is already taken. Choose another one.",
+    "invalid_credentials": "The username or password is not right.",
+    "not_authenticated": "Sign in to continue.",
+    "sudo_required": "Confirm your password (and a second factor) to make this change.",
+    "rate_limited": "Too many attempts. Wait %(retry_after)s seconds and try again.",
+    "not_found": "Not found.",
+    "two_factor_disabled": "Two-step verification is off for this account.",
+    "flow_not_found": "This sign-in was not found. Start again with your password.",
+    "flow_expired": "This sign-in has ended. Start again with your password.",
+    "invalid_code": "That code did not work. Check it and try again, or try another way.",
+    "malformed_code": "That does not look like a code. Enter the 6 digits from your app or a backup code.",
+    "code_typo": "This backup code has a typo: check each character against your sheet.",
+    "code_already_used": "This backup code was already used. Each code works once: use another one.",
+    "code_from_replaced_set": "This code is from an old sheet (set #%(set_number)s) that was replaced. "
+    "Use the newest sheet.",
+    "code_replayed": "This code was already used. Wait for the next code in your app.",
+    "clock_drift_suspected": "The code is from a clock that is off by about %(minutes)s minutes. "
+    "Turn on automatic time on your device and try again.",
+    "csrf_failed": "The form expired or came from another site. Reload the page and try again.",
+    "method_not_allowed": "This method is not allowed here.",
+    "internal_error": "Something went wrong on our side. Nothing was changed; try again.",
+}
+
+PASSWORD_REASONS: dict[str, str] = {
+    "too_short": "Use at least %(min_length)s characters.",
+    "too_long": "Use at most %(max_length)s characters.",
+    "common": "This password is too common. Choose one that others are unlikely to use.",
+    "contains_username": "Do not use your username in the password.",
+}

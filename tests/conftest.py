@@ -1,0 +1,194 @@
+"""Fixtures that build on each other: store -> deps -> account -> account with TOTP -> backup codes.
+
+Databases are real: SQLite in a temporary directory, and PostgreSQL (a fresh database per
+test session) where ``SPAREKEY_TEST_POSTGRES_URL`` or 127.0.0.1:5432 answers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sparekey.core.factors.password import Argon2Parameters
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from sparekey.core.clock import FrozenClock
+from sparekey.core.crypto import SecretBox, new_key_string, parse_keys
+from sparekey.core.deps import Deps
+from sparekey.core.policy import Policy
+from sparekey.store.address_limiter import WindowAddressLimiter
+from sparekey.store.database import make_engine, sqlite_url
+from sparekey.store.migrate import upgrade
+from sparekey.store.sql import SqlStore
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SPAREKEY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("SPAREKEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+FAST_ARGON2 = Argon2Parameters(time_cost=1, memory_cost=64, parallelism=1)
+TEST_KEYS = new_key_string("t1")
+
+
+def _postgres_available() -> str | None:
+    try:
+        engine = create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as error:  # noqa: BLE001 - any failure means "not here"
+        where = make_url(POSTGRES_ADMIN_URL).render_as_string()
+        return f"PostgreSQL not reachable at {where}: {type(error).__name__}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session, dropped afterwards."""
+    reason = _postgres_available()
+    if reason:
+        pytest.skip(reason)
+    name = f"sparekey_test_{secrets.token_hex(4)}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        url = sqlite_url(tmp_path)
+        upgrade(make_engine(url))
+        return url
+    url: str = request.getfixturevalue("postgres_url")
+    _truncate(url)
+    return url
+
+
+def _truncate(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "TRUNCATE accounts, authenticators, sessions, login_flows, events, "
+                "backup_code_sets, backup_codes, throttles CASCADE"
+            )
+        )
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_database(tmp_path: Path) -> str:
+    url = sqlite_url(tmp_path)
+    upgrade(make_engine(url))
+    return url
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return Policy(argon2=FAST_ARGON2)
+
+
+def build_deps(url: str, clock: FrozenClock, policy: Policy, *, redis_url: str | None = None) -> Deps:
+    return Deps.build(
+        store=SqlStore(make_engine(url)),
+        clock=clock,
+        policy=policy,
+        box=SecretBox(parse_keys(TEST_KEYS)),
+        addresses=WindowAddressLimiter(
+            limit=policy.ip_failure_limit,
+            window_seconds=policy.ip_failure_window_seconds,
+            redis_url=redis_url,
+        ),
+    )
+
+
+@pytest.fixture
+def deps(sqlite_database: str, clock: FrozenClock, policy: Policy) -> Deps:
+    """Use cases on a real SQLite database (the core suite; the store suite adds PostgreSQL)."""
+    return build_deps(sqlite_database, clock, policy)
+
+
+@dataclass
+class Person:
+    """A test account and what its owner knows."""
+
+    username: str
+    password: str
+    id: str = ""
+    totp_secret: str | None = None
+    authenticator_id: str | None = None
+    backup_codes: list[str] | None = None
+
+
+def current_for(deps: Deps, person: Person) -> object:
+    """Sign in (password only, or password + TOTP) and return the ``Current`` of that session."""
+    from sparekey.core.flows import sessions, sign_in
+    from sparekey.core.models import Client
+
+    result = sign_in.start(
+        deps, username=person.username, password=person.password, client=Client("127.0.0.1")
+    )
+    if isinstance(result, sign_in.SecondFactorRequired):
+        clock: FrozenClock = deps.clock  # type: ignore[assignment]
+        clock.advance(30)
+        result = sign_in.submit_code(
+            deps, flow_id=result.flow.id, code=totp_now(deps, person), client=Client("127.0.0.1")
+        )
+    return sessions.authenticate(deps, result.session_token)
+
+
+def totp_now(deps: Deps, person: Person, *, offset_seconds: int = 0) -> str:
+    import pyotp
+
+    assert person.totp_secret is not None
+    return pyotp.TOTP(person.totp_secret).at(deps.clock.now().timestamp() + offset_seconds)
+
+
+@pytest.fixture
+def person(deps: Deps) -> Person:
+    from sparekey.core.flows import accounts
+
+    someone = Person(username="alice", password="correct horse battery staple")
+    someone.id = accounts.register(deps, username=someone.username, password=someone.password).id
+    return someone
+
+
+@pytest.fixture
+def person_with_totp(deps: Deps, person: Person, clock: FrozenClock) -> Person:
+    """``person`` with one confirmed authenticator app, and so 2FA on and backup-code set #1."""
+    from sparekey.core.flows import totp_enrolment
+    from sparekey.core.models import Client
+
+    current = current_for(deps, person)
+    enrolment = totp_enrolment.begin(deps, current, name="iPhone")  # type: ignore[arg-type]
+    person.totp_secret = enrolment.secret
+    person.authenticator_id = enrolment.authenticator.id
+    confirmed = totp_enrolment.confirm(
+        deps,
+        current,
+        enrolment.authenticator.id,
+        code=totp_now(deps, person),
+        client=Client("127.0.0.1"),  # type: ignore[arg-type]
+    )
+    assert confirmed.backup_codes is not None
+    person.backup_codes = confirmed.backup_codes.codes
+    clock.advance(30)
+    return person

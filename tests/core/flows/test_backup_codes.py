@@ -1,0 +1,264 @@
+"""The backup-code lifecycle through the use cases, on a real SQLite store."""
+
+from __future__ import annotations
+
+import pytest
+
+from sparekey.core import events
+from sparekey.core.clock import FrozenClock
+from sparekey.core.deps import Deps
+from sparekey.core.errors import (
+    CodeAlreadyUsed,
+    CodeFromReplacedSet,
+    CodeTypo,
+    InvalidCode,
+    SudoRequired,
+    TwoFactorDisabled,
+)
+from sparekey.core.factors import backup_codes as mechanics
+from sparekey.core.flows import backup_codes, history, sign_in, sudo, totp_enrolment, two_factor
+from sparekey.core.models import Client
+from tests.conftest import Person, current_for
+
+HOME = Client(ip="198.51.100.7", user_agent="pytest")
+
+
+def flow_for(deps: Deps, person: Person) -> str:
+    result = sign_in.start(deps, username=person.username, password=person.password, client=HOME)
+    assert isinstance(result, sign_in.SecondFactorRequired)
+    return result.flow.id
+
+
+def sudo_current(deps: Deps, person: Person):  # type: ignore[no-untyped-def]
+    current = current_for(deps, person)
+    assert person.backup_codes
+    deps.clock.advance(30)  # type: ignore[attr-defined]
+    from tests.conftest import totp_now
+
+    sudo.enter(
+        deps,
+        current,
+        password=person.password,
+        code=totp_now(deps, person),
+        client=HOME,  # type: ignore[arg-type]
+        rotate_token=False,
+    )
+    return current
+
+
+def test_first_factor_issues_set_one(deps: Deps, person_with_totp: Person) -> None:
+    codes = person_with_totp.backup_codes
+    assert codes is not None and len(codes) == 10 and len(set(codes)) == 10
+    for code in codes:
+        assert len(code) == 11 and code[5] == "-"
+        canonical = mechanics.normalise(code)
+        assert canonical is not None and mechanics.check_character_ok(canonical)
+    status = backup_codes.require_status(deps, person_with_totp.id)
+    assert (status.set_number, status.total, status.remaining, status.confirmed) == (1, 10, 10, False)
+
+
+def test_only_hashes_are_stored(deps: Deps, person_with_totp: Person) -> None:
+    with deps.store.transaction() as tx:
+        current = tx.backup_codes.current_set(person_with_totp.id)
+        assert current is not None
+        stored = tx.backup_codes.codes([current.id])
+    assert person_with_totp.backup_codes
+    plain = {mechanics.normalise(c).encode() for c in person_with_totp.backup_codes}  # type: ignore[union-attr]
+    for row in stored:
+        assert len(row.code_hash) == 32 and row.code_hash not in plain
+        assert not any(p in row.code_hash for p in plain)
+
+
+def test_sign_in_with_backup_code_forgiving_input(deps: Deps, person_with_totp: Person) -> None:
+    assert person_with_totp.backup_codes
+    code = person_with_totp.backup_codes[2]
+    wide_lower = "".join(chr(ord(c.lower()) + 0xFEE0) if c != "-" else "－" for c in code)
+    done = sign_in.submit_code(deps, flow_id=flow_for(deps, person_with_totp), code=wide_lower, client=HOME)
+    assert done.method_used == "backup_code"
+    assert {"code": "backup_code_used", "remaining": 9} in done.notices
+    used = [e for e in history.recent_events(deps, person_with_totp.id) if e.type == events.BACKUP_CODE_USED][
+        0
+    ]
+    assert used.data == {
+        "position": 3,
+        "set_number": 1,
+        "ip": HOME.ip,
+        "user_agent": HOME.user_agent,
+        "purpose": "sign_in",
+    }
+    status = backup_codes.require_status(deps, person_with_totp.id)
+    assert status.remaining == 9 and [u.position for u in status.used] == [3]
+    assert status.used[0].ip == HOME.ip
+
+
+def test_used_code_says_when(deps: Deps, person_with_totp: Person, clock: FrozenClock) -> None:
+    assert person_with_totp.backup_codes
+    code = person_with_totp.backup_codes[0]
+    used_at = clock.now()
+    sign_in.submit_code(deps, flow_id=flow_for(deps, person_with_totp), code=code, client=HOME)
+    clock.advance(3600)
+    with pytest.raises(CodeAlreadyUsed) as caught:
+        sign_in.submit_code(deps, flow_id=flow_for(deps, person_with_totp), code=code, client=HOME)
+    assert caught.value.details == {"used_at": used_at}
+
+
+def test_typo_costs_no_derivation_but_counts(
+    deps: Deps, person_with_totp: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert person_with_totp.backup_codes
+    code = mechanics.normalise(person_with_totp.backup_codes[0])
+    assert code is not None
+    typo = code[:3] + next(ch for ch in mechanics.ALPHABET if ch != code[3]) + code[4:]
+    calls = count_derivations(deps, monkeypatch)
+    flow_id = flow_for(deps, person_with_totp)
+    with pytest.raises(CodeTypo):
+        sign_in.submit_code(deps, flow_id=flow_id, code=typo, client=HOME)
+    assert calls == []
+    flow, _, _ = sign_in.live_flow(deps, flow_id)
+    assert flow.attempts == 1
+
+
+def count_derivations(deps: Deps, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    hasher = deps.code_hasher
+    real = type(hasher).derive
+
+    class Counting(type(hasher)):  # type: ignore[misc]
+        def derive(self, canonical: str, salt: bytes) -> bytes:
+            calls.append(1)
+            return real(self, canonical, salt)
+
+    monkeypatch.setattr(
+        deps, "code_hasher", Counting(**{f: getattr(hasher, f) for f in hasher.__dataclass_fields__})
+    )
+    return calls
+
+
+def test_one_derivation_per_attempt_whatever_the_sets(
+    deps: Deps, person_with_totp: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    current = sudo_current(deps, person_with_totp)
+    old_sheets = [person_with_totp.backup_codes]
+    for _ in range(4):
+        old_sheets.append(backup_codes.regenerate(deps, current, HOME).codes)
+    calls = count_derivations(deps, monkeypatch)
+    for code in ["2222222222", old_sheets[-1][0], old_sheets[-2][1]]:
+        calls.clear()
+        try:
+            sign_in.submit_code(deps, flow_id=flow_for(deps, person_with_totp), code=code, client=HOME)
+        except (InvalidCode, CodeFromReplacedSet, CodeTypo):
+            pass
+        assert len(calls) <= 1
+    assert len(calls) == 1
+
+
+def test_regenerate_needs_sudo_and_old_codes_explain_themselves(
+    deps: Deps, person_with_totp: Person, clock: FrozenClock
+) -> None:
+    with pytest.raises(SudoRequired):
+        backup_codes.regenerate(deps, current_for(deps, person_with_totp), HOME)  # type: ignore[arg-type]
+    current = sudo_current(deps, person_with_totp)
+    replaced_at = clock.now()
+    new = backup_codes.regenerate(deps, current, HOME)
+    assert new.set_number == 2
+    assert person_with_totp.backup_codes
+    with pytest.raises(CodeFromReplacedSet) as caught:
+        sign_in.submit_code(
+            deps, flow_id=flow_for(deps, person_with_totp), code=person_with_totp.backup_codes[5], client=HOME
+        )
+    assert caught.value.details == {"set_number": 1, "replaced_at": replaced_at}
+    done = sign_in.submit_code(deps, flow_id=flow_for(deps, person_with_totp), code=new.codes[0], client=HOME)
+    assert done.method_used == "backup_code"
+    generated = [
+        e.data["set_number"]
+        for e in history.recent_events(deps, person_with_totp.id)
+        if e.type == events.BACKUP_CODES_GENERATED
+    ]
+    assert generated == [2, 1]
+
+
+def test_only_the_last_three_replaced_sets_are_recognised(deps: Deps, person_with_totp: Person) -> None:
+    current = sudo_current(deps, person_with_totp)
+    sheets = [person_with_totp.backup_codes]
+    for _ in range(4):
+        sheets.append(backup_codes.regenerate(deps, current, HOME).codes)
+    # Set #1 is four sets ago: no longer recognised. Set #2 still is.
+    with pytest.raises(InvalidCode):
+        sign_in.submit_code(deps, flow_id=flow_for(deps, person_with_totp), code=sheets[0][0], client=HOME)  # type: ignore[index]
+    with pytest.raises(CodeFromReplacedSet):
+        sign_in.submit_code(deps, flow_id=flow_for(deps, person_with_totp), code=sheets[1][0], client=HOME)  # type: ignore[index]
+
+
+def test_regeneration_failing_half_way_leaves_the_old_set(
+    deps: Deps, person_with_totp: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sparekey.store.sql import SqlBackupCodes
+
+    current = sudo_current(deps, person_with_totp)
+
+    def crash(self, code_set, hashes):  # type: ignore[no-untyped-def]
+        raise RuntimeError("power cut between ending the old set and adding the new one")
+
+    monkeypatch.setattr(SqlBackupCodes, "add_set", crash)
+    with pytest.raises(RuntimeError):
+        backup_codes.regenerate(deps, current, HOME)
+    monkeypatch.undo()
+    status = backup_codes.require_status(deps, person_with_totp.id)
+    assert status.set_number == 1
+    assert person_with_totp.backup_codes
+    done = sign_in.submit_code(
+        deps, flow_id=flow_for(deps, person_with_totp), code=person_with_totp.backup_codes[9], client=HOME
+    )
+    assert done.method_used == "backup_code"
+
+
+def test_low_notice_at_three_left(deps: Deps, person_with_totp: Person) -> None:
+    assert person_with_totp.backup_codes
+    for code in person_with_totp.backup_codes[:7]:
+        done = sign_in.submit_code(deps, flow_id=flow_for(deps, person_with_totp), code=code, client=HOME)
+    assert {"code": "backup_codes_low", "remaining": 3} in done.notices
+
+
+def test_confirm_saved_sheet_does_not_use_the_code(deps: Deps, person_with_totp: Person) -> None:
+    assert person_with_totp.backup_codes
+    account = current_for(deps, person_with_totp).account  # type: ignore[attr-defined]
+    with pytest.raises(InvalidCode):
+        backup_codes.confirm_saved(deps, account, position=7, code=person_with_totp.backup_codes[5])
+    backup_codes.confirm_saved(deps, account, position=7, code=person_with_totp.backup_codes[6].lower())
+    status = backup_codes.require_status(deps, person_with_totp.id)
+    assert status.confirmed and status.remaining == 10
+
+
+def test_two_factor_off_ends_codes_and_on_again_issues_the_next_set(
+    deps: Deps, person_with_totp: Person
+) -> None:
+    current = sudo_current(deps, person_with_totp)
+    two_factor.disable(deps, current, HOME)
+    with pytest.raises(TwoFactorDisabled):
+        backup_codes.require_status(deps, person_with_totp.id)
+    result = sign_in.start(
+        deps, username=person_with_totp.username, password=person_with_totp.password, client=HOME
+    )
+    assert isinstance(result, sign_in.Authenticated)  # no second factor any more
+    from tests.conftest import totp_now
+
+    fresh = current_for(deps, Person(username=person_with_totp.username, password=person_with_totp.password))
+    enrolment = totp_enrolment.begin(deps, fresh, name="new phone")  # type: ignore[arg-type]
+    person_with_totp.totp_secret = enrolment.secret
+    confirmed = totp_enrolment.confirm(
+        deps,
+        fresh,
+        enrolment.authenticator.id,  # type: ignore[arg-type]
+        code=totp_now(deps, person_with_totp),
+        client=HOME,
+    )
+    assert confirmed.backup_codes is not None and confirmed.backup_codes.set_number == 2
+
+
+def test_removing_the_last_factor_ends_the_codes(deps: Deps, person_with_totp: Person) -> None:
+    current = sudo_current(deps, person_with_totp)
+    assert person_with_totp.authenticator_id
+    totp_enrolment.remove(deps, current, person_with_totp.authenticator_id, client=HOME)
+    with pytest.raises(TwoFactorDisabled):
+        backup_codes.require_status(deps, person_with_totp.id)
+    assert not two_factor.overview(deps, person_with_totp.id).account.two_factor_enabled

@@ -1,0 +1,295 @@
+"""One storage contract, run on SQLite and on PostgreSQL (when reachable)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from sparekey.core.crypto import new_id
+from sparekey.core.models import (
+    Account,
+    Authenticator,
+    BackupCodeSet,
+    Event,
+    FlowState,
+    LoginFlow,
+    Session,
+)
+from sparekey.store.database import make_engine
+from sparekey.store.sql import SqlStore
+
+NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(database_url: str) -> SqlStore:
+    return SqlStore(make_engine(database_url))
+
+
+def add_account(store: SqlStore, username: str = "alice") -> Account:
+    account = Account(id=new_id(), username=username, password_hash="$argon2id$x", created_at=NOW)
+    with store.transaction() as tx:
+        tx.accounts.add(account)
+    return account
+
+
+def add_set(store: SqlStore, account: Account, number: int, count: int = 3) -> BackupCodeSet:
+    code_set = BackupCodeSet(id=new_id(), account_id=account.id, set_number=number, created_at=NOW)
+    with store.transaction() as tx:
+        tx.backup_codes.end_current_set(account.id, at=NOW + timedelta(minutes=number))
+        tx.backup_codes.add_set(code_set, [bytes([number, i]) * 16 for i in range(count)])
+    return code_set
+
+
+def test_accounts_round_trip_with_aware_datetimes(store: SqlStore) -> None:
+    account = add_account(store)
+    with store.transaction() as tx:
+        loaded = tx.accounts.by_username("alice")
+        tx.accounts.set_two_factor(account.id, True)
+        tx.accounts.set_backup_salt(account.id, b"s" * 16)
+    assert loaded == account and loaded.created_at.tzinfo is not None
+    with store.transaction() as tx:
+        again = tx.accounts.get(account.id)
+    assert again is not None and again.two_factor_enabled and again.backup_salt == b"s" * 16
+
+
+def test_usernames_are_unique(store: SqlStore) -> None:
+    add_account(store)
+    with pytest.raises(IntegrityError):
+        add_account(store)
+
+
+def test_transaction_rolls_back_on_error(store: SqlStore) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.accounts.add(Account(id=new_id(), username="bob", password_hash="h", created_at=NOW))
+        raise RuntimeError("boom")
+    with store.transaction() as tx:
+        assert tx.accounts.by_username("bob") is None
+
+
+def test_claim_step_accepts_only_newer_steps(store: SqlStore) -> None:
+    account = add_account(store)
+    authenticator = Authenticator(
+        id=new_id(), account_id=account.id, name="phone", secret_enc="k1:x", created_at=NOW
+    )
+    with store.transaction() as tx:
+        tx.authenticators.add(authenticator)
+        assert tx.authenticators.confirm(authenticator.id, at=NOW, step=100)
+        assert not tx.authenticators.confirm(authenticator.id, at=NOW, step=100)
+        assert not tx.authenticators.claim_step(
+            authenticator.id, step=100, at=NOW, drift_steps=0, offset_steps=0
+        )
+        assert not tx.authenticators.claim_step(
+            authenticator.id, step=99, at=NOW, drift_steps=0, offset_steps=0
+        )
+        assert tx.authenticators.claim_step(authenticator.id, step=101, at=NOW, drift_steps=1, offset_steps=1)
+        loaded = tx.authenticators.get(account.id, authenticator.id)
+    assert loaded is not None and (loaded.last_used_step, loaded.drift_steps, loaded.last_offset_steps) == (
+        101,
+        1,
+        1,
+    )
+
+
+def test_claim_step_race_has_one_winner(store: SqlStore) -> None:
+    account = add_account(store)
+    authenticator = Authenticator(
+        id=new_id(),
+        account_id=account.id,
+        name="phone",
+        secret_enc="k1:x",
+        created_at=NOW,
+        confirmed_at=NOW,
+        last_used_step=1,
+    )
+    with store.transaction() as tx:
+        tx.authenticators.add(authenticator)
+    wins: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def claim() -> None:
+        barrier.wait()
+        with store.transaction() as tx:
+            wins.append(
+                tx.authenticators.claim_step(authenticator.id, step=2, at=NOW, drift_steps=0, offset_steps=0)
+            )
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(wins) == [False] * 7 + [True]
+
+
+def test_one_current_backup_set_per_account_is_enforced(store: SqlStore) -> None:
+    account = add_account(store)
+    first = add_set(store, account, 1)
+    with pytest.raises(IntegrityError), store.transaction() as tx:
+        tx.backup_codes.add_set(
+            BackupCodeSet(id=new_id(), account_id=account.id, set_number=2, created_at=NOW), [b"x" * 32]
+        )
+    with store.transaction() as tx:
+        current = tx.backup_codes.current_set(account.id)
+    assert current is not None and current.id == first.id
+
+
+def test_sets_replace_and_are_listed_newest_first(store: SqlStore) -> None:
+    account = add_account(store)
+    for number in range(1, 6):
+        add_set(store, account, number)
+    with store.transaction() as tx:
+        current = tx.backup_codes.current_set(account.id)
+        replaced = tx.backup_codes.recent_replaced_sets(account.id, limit=3)
+        assert tx.backup_codes.next_set_number(account.id) == 6
+    assert current is not None and current.set_number == 5
+    assert [s.set_number for s in replaced] == [4, 3, 2]
+    assert all(s.replaced_at is not None for s in replaced)
+
+
+def test_consume_is_single_use_and_only_on_the_current_set(store: SqlStore) -> None:
+    account = add_account(store)
+    old = add_set(store, account, 1)
+    new = add_set(store, account, 2)
+    with store.transaction() as tx:
+        assert not tx.backup_codes.consume(old.id, 1, at=NOW, ip=None, user_agent=None)
+        assert tx.backup_codes.consume(new.id, 1, at=NOW, ip="192.0.2.1", user_agent="ua")
+        assert not tx.backup_codes.consume(new.id, 1, at=NOW, ip=None, user_agent=None)
+        codes = tx.backup_codes.codes([new.id])
+    assert [(c.position, c.used_at is not None, c.used_ip) for c in codes] == [
+        (1, True, "192.0.2.1"),
+        (2, False, None),
+        (3, False, None),
+    ]
+
+
+def test_consume_race_has_one_winner(store: SqlStore) -> None:
+    account = add_account(store)
+    code_set = add_set(store, account, 1)
+    wins: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def use() -> None:
+        barrier.wait()
+        with store.transaction() as tx:
+            wins.append(tx.backup_codes.consume(code_set.id, 2, at=NOW, ip=None, user_agent=None))
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(wins) == [False] * 7 + [True]
+
+
+def test_flows_count_attempts_and_fail(store: SqlStore) -> None:
+    account = add_account(store)
+    flow = LoginFlow(
+        id="f" * 32,
+        account_id=account.id,
+        state=FlowState.AWAITING_SECOND_FACTOR,
+        created_at=NOW,
+        expires_at=NOW + timedelta(minutes=10),
+    )
+    with store.transaction() as tx:
+        tx.flows.add(flow)
+        for expected in range(1, 3):
+            counted = tx.flows.count_attempt(flow.id, fail_at=3)
+            assert counted is not None and counted.attempts == expected
+            assert counted.state is FlowState.AWAITING_SECOND_FACTOR
+        counted = tx.flows.count_attempt(flow.id, fail_at=3)
+        assert counted is not None and counted.state is FlowState.FAILED
+        assert not tx.flows.complete(flow.id)
+
+
+def test_flow_completes_once(store: SqlStore) -> None:
+    account = add_account(store)
+    with store.transaction() as tx:
+        tx.flows.add(
+            LoginFlow(
+                id="g" * 32,
+                account_id=account.id,
+                state=FlowState.AWAITING_SECOND_FACTOR,
+                created_at=NOW,
+                expires_at=NOW + timedelta(minutes=10),
+            )
+        )
+        assert tx.flows.complete("g" * 32)
+        assert not tx.flows.complete("g" * 32)
+
+
+def test_sessions(store: SqlStore) -> None:
+    account = add_account(store)
+    sessions = [
+        Session(
+            id=new_id(),
+            account_id=account.id,
+            token_hash=f"{i:064x}",
+            created_at=NOW,
+            last_seen_at=NOW + timedelta(minutes=i),
+            expires_at=NOW + timedelta(days=1),
+        )
+        for i in range(3)
+    ]
+    with store.transaction() as tx:
+        for session in sessions:
+            tx.sessions.add(session)
+        tx.sessions.set_token_hash(sessions[0].id, "a" * 64)
+        assert tx.sessions.by_token_hash(f"{0:064x}") is None
+        assert tx.sessions.by_token_hash("a" * 64) is not None
+        assert [s.id for s in tx.sessions.for_account(account.id)] == [s.id for s in reversed(sessions)]
+        tx.sessions.delete_for_account(account.id, except_id=sessions[1].id)
+        assert [s.id for s in tx.sessions.for_account(account.id)] == [sessions[1].id]
+
+
+def test_events_newest_first_with_json_data(store: SqlStore) -> None:
+    account = add_account(store)
+    with store.transaction() as tx:
+        for i in range(3):
+            tx.events.add(
+                Event(
+                    id=None,
+                    account_id=account.id,
+                    at=NOW + timedelta(seconds=i),
+                    type=f"t{i}",
+                    data={"n": i, "text": "日本語"},
+                )
+            )
+        found = tx.events.for_account(account.id, limit=2)
+    assert [(e.type, e.data) for e in found] == [
+        ("t2", {"n": 2, "text": "日本語"}),
+        ("t1", {"n": 1, "text": "日本語"}),
+    ]
+
+
+def test_throttle_counts_and_resets(store: SqlStore) -> None:
+    with store.transaction() as tx:
+        assert tx.throttles.get("k") is None
+        assert tx.throttles.record_failure("k").failures == 1
+        assert tx.throttles.record_failure("k").failures == 2
+        tx.throttles.set_lock("k", locked_until=NOW, lockouts=1)
+        throttle = tx.throttles.get("k")
+        assert throttle is not None and throttle.locked_until == NOW and throttle.lockouts == 1
+        tx.throttles.reset("k")
+        assert tx.throttles.get("k") is None
+
+
+def test_throttle_counts_every_concurrent_failure(store: SqlStore) -> None:
+    barrier = threading.Barrier(6)
+
+    def fail() -> None:
+        barrier.wait()
+        with store.transaction() as tx:
+            tx.throttles.record_failure("shared")
+
+    threads = [threading.Thread(target=fail) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with store.transaction() as tx:
+        throttle = tx.throttles.get("shared")
+    assert throttle is not None and throttle.failures == 6
