@@ -66,6 +66,17 @@ def migrate() -> None:
     typer.echo("sparekey: database is up to date", err=True)
 
 
+@app.command("reencrypt")
+def reencrypt() -> None:
+    """Re-encrypt stored secrets with the current (first) encryption key, after a key rotation."""
+    from sparekey.bootstrap import build_deps
+    from sparekey.core.flows.keys import reencrypt_secrets
+
+    _logging()
+    moved = reencrypt_secrets(build_deps(_settings()))
+    typer.echo(f"sparekey: {moved} secret(s) re-encrypted with the current key", err=True)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

@@ -24,7 +24,7 @@ class ValidationFailed(SparekeyError):
 
 
 class PasswordTooWeak(SparekeyError):
-    """details: reason (too_short, too_long, common, empty), min_length / max_length."""
+    """details: reason (too_short, too_long, common, contains_username), min_length / max_length."""
 
     code = "password_too_weak"
     status = 422

@@ -10,14 +10,10 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from sparekey import __version__
-from sparekey.core.clock import Clock, SystemClock
-from sparekey.core.crypto import SecretBox
-from sparekey.core.deps import Deps
+from sparekey.bootstrap import build_deps
+from sparekey.core.clock import Clock
 from sparekey.settings import Settings
-from sparekey.store.address_limiter import WindowAddressLimiter
-from sparekey.store.database import make_engine
 from sparekey.store.migrate import is_current, upgrade
-from sparekey.store.sql import SqlStore
 from sparekey.web import errors
 from sparekey.web.api import auth, me
 from sparekey.web.middleware import BodyLimit, CrossSiteGuard, SecurityHeaders
@@ -27,25 +23,7 @@ log = logging.getLogger("sparekey")
 STATIC = Path(__file__).with_name("static")
 
 
-def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
-    policy = settings.policy()
-    engine = make_engine(settings.database())
-    return Deps.build(
-        store=SqlStore(engine),
-        clock=clock or SystemClock(),
-        policy=policy,
-        box=SecretBox(settings.key_ring()),
-        addresses=WindowAddressLimiter(
-            limit=policy.ip_failure_limit,
-            window_seconds=policy.ip_failure_window_seconds,
-            redis_url=settings.redis_url,
-        ),
-    )
-
-
 def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool = False) -> FastAPI:
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
     deps = build_deps(settings, clock)
     if migrate:
         upgrade(deps.store.engine)  # type: ignore[attr-defined]

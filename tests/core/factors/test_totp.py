@@ -432,3 +432,13 @@ class TestOathtoolInterop:
     def test_clock_off_by_more_than_ten_minutes_is_no_match(self, minutes: int) -> None:
         code = oathtool_code(SECRET, utc(NOW + timedelta(minutes=minutes)))
         assert verify(secret=SECRET, code=code, at=NOW, last_used_step=None) == NoMatch()
+
+
+def test_last_accepted_code_typed_again_minutes_later_is_a_replay() -> None:
+    secret = totp.new_secret()
+    at = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    code = totp._totp(secret).at(at)
+    accepted = totp.verify(secret=secret, code=code, at=at, last_used_step=None)
+    assert isinstance(accepted, totp.Accepted)
+    later = totp.verify(secret=secret, code=code, at=at + timedelta(minutes=5), last_used_step=accepted.step)
+    assert later == totp.Replayed(step=accepted.step)

@@ -144,10 +144,11 @@ def test_unknown_and_expired_flows(deps: Deps, person_with_totp: Person, clock: 
 def test_failures_count_against_the_account_not_the_flow(
     deps: Deps, person_with_totp: Person, clock: FrozenClock
 ) -> None:
-    for attempt in range(10):
-        flow_id = start_flow(deps, person_with_totp) if attempt % 5 == 0 else flow_id
-        with pytest.raises(InvalidCode):
-            sign_in.submit_code(deps, flow_id=flow_id, code="000000", client=HOME)
+    for _ in range(2):
+        flow_id = start_flow(deps, person_with_totp)
+        for _ in range(5):
+            with pytest.raises(InvalidCode):
+                sign_in.submit_code(deps, flow_id=flow_id, code="000000", client=HOME)
     flow_id = start_flow(deps, person_with_totp)  # a new flow does not reset the count
     with pytest.raises(RateLimited) as limited:
         sign_in.submit_code(deps, flow_id=flow_id, code=totp_now(deps, person_with_totp), client=HOME)

@@ -174,7 +174,8 @@ def verify(
     * Otherwise a match up to ``DRIFT_DIAGNOSIS_STEPS`` (±10 minutes) from the server step
       is ``DriftSuspected`` with the device's clock offset (the match nearest the server
       step). It is never accepted: it only lets the caller say "your clock is N minutes
-      fast/slow" instead of "wrong code".
+      fast/slow" instead of "wrong code". The exact step last accepted, seen again out
+      here, is ``Replayed`` instead: the code is old, not the clock.
     * Otherwise ``NoMatch``; also for a code that is not exactly ``DIGITS`` ASCII digits.
 
     Drift learning (RFC 6238 §6 resynchronisation, "small consistent drift"): the caller
@@ -213,6 +214,10 @@ def verify(
         if step >= 0 and step not in window
     ]
     far_matches = _matching_steps(generator, code, nearby)
+    if last_used_step is not None and last_used_step in far_matches:
+        # The very code that was last accepted, typed again minutes later: that is a
+        # replay, not a clock that is off.
+        return Replayed(step=last_used_step)
     if far_matches:
         nearest = min(far_matches, key=lambda step: (abs(step - server), step))
         return DriftSuspected(offset_seconds=(nearest - server) * PERIOD)

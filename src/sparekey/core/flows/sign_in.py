@@ -73,6 +73,8 @@ def start(
         else:
             failed = False
             throttle.record_success(tx, key)
+            if deps.passwords.needs_rehash(account.password_hash):  # parameters were raised since
+                tx.accounts.set_password_hash(account.id, deps.passwords.hash(normalise_password(password)))
             account = tx.accounts.get(account.id) or account
             if account.two_factor_enabled:
                 now = deps.clock.now()

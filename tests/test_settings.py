@@ -1,0 +1,101 @@
+"""Configuration: environment, TOML file, one clear line per bad value, secrets hidden."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from sparekey.core.crypto import new_key_string, parse_keys
+from sparekey.settings import ConfigError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("SPAREKEY_") and not name.startswith("SPAREKEY_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_need_no_configuration() -> None:
+    settings = load_settings()
+    assert settings.data_dir == Path("sparekey-data")
+    assert settings.database().startswith("sqlite:///") and settings.database().endswith(
+        "sparekey-data/sparekey.db"
+    )
+    policy = settings.policy()
+    assert (policy.argon2.time_cost, policy.argon2.memory_cost, policy.argon2.parallelism) == (2, 19456, 1)
+    assert (policy.password.min_length, policy.password.max_length) == (8, 1024)
+    assert policy.sudo_seconds == 600 and policy.login_flow_seconds == 600
+    assert (policy.account_failure_limit, policy.backoff_initial_seconds, policy.backoff_max_seconds) == (
+        10,
+        60,
+        3600,
+    )
+    assert (policy.ip_failure_limit, policy.ip_failure_window_seconds) == (100, 900)
+
+
+def test_environment_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPAREKEY_DATABASE_URL", "postgresql://postgres@127.0.0.1/test")
+    monkeypatch.setenv("SPAREKEY_BACKUP_CODE_COUNT", "12")
+    settings = load_settings()
+    assert settings.database() == "postgresql://postgres@127.0.0.1/test"
+    assert settings.policy().backup_code_count == 12
+
+
+def test_each_bad_value_gets_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPAREKEY_BACKUP_CODE_COUNT", "50")
+    monkeypatch.setenv("SPAREKEY_PASSWORD_MIN_LENGTH", "six")
+    monkeypatch.setenv("SPAREKEY_ENCRYPTION_KEYS", "k1:tooshort")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 3
+    assert any(line.startswith("SPAREKEY_BACKUP_CODE_COUNT: ") and "20" in line for line in lines)
+    assert any(line.startswith("SPAREKEY_PASSWORD_MIN_LENGTH: ") for line in lines)
+    assert any(line.startswith("SPAREKEY_ENCRYPTION_KEYS: ") and "32 bytes" in line for line in lines)
+    assert "tooshort" not in str(caught.value)
+
+
+def test_toml_file_and_environment_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "sparekey.toml"
+    config.write_text('issuer = "Example Corp"\nsudo_minutes = 5\nbackup_code_count = 8\n')
+    monkeypatch.setenv("SPAREKEY_CONFIG_FILE", str(config))
+    monkeypatch.setenv("SPAREKEY_BACKUP_CODE_COUNT", "6")
+    settings = load_settings()
+    assert settings.issuer == "Example Corp" and settings.sudo_minutes == 5
+    assert settings.backup_code_count == 6
+
+
+def test_toml_mistakes_are_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "sparekey.toml"
+    config.write_text("sudo_minute = 5\n")
+    monkeypatch.setenv("SPAREKEY_CONFIG_FILE", str(config))
+    with pytest.raises(ConfigError, match="SPAREKEY_SUDO_MINUTE: unknown setting"):
+        load_settings()
+    monkeypatch.setenv("SPAREKEY_CONFIG_FILE", str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings()
+
+
+def test_secret_is_hidden_when_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = new_key_string()
+    monkeypatch.setenv("SPAREKEY_ENCRYPTION_KEYS", key)
+    settings = load_settings()
+    assert key not in repr(settings) and key not in str(settings)
+    assert settings.key_ring() == parse_keys(key)
+
+
+def test_key_is_generated_once_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = load_settings(data_dir=tmp_path / "data")
+    with caplog.at_level(logging.WARNING, logger="sparekey.settings"):
+        first = settings.key_ring()
+    assert "generated a key" in caplog.text
+    key_file = tmp_path / "data" / "encryption.key"
+    assert key_file.stat().st_mode & 0o077 == 0
+    caplog.clear()
+    assert settings.key_ring() == first and caplog.text == ""
