@@ -45,6 +45,7 @@ def serve(
     except ConfigError as error:
         typer.echo(f"sparekey: configuration error: {error}", err=True)
         raise typer.Exit(2) from None
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # readiness checks would log each probe
     where = settings.database_url and "the configured database" or settings.database()
     typer.echo(f"sparekey {__version__}: serving on http://{host}:{port}/ ({where})", err=True)
     uvicorn.run(
