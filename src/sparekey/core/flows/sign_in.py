@@ -18,6 +18,7 @@ from sparekey.core.flows import second_factor
 from sparekey.core.flows.accounts import normalise_username
 from sparekey.core.flows.sessions import open_session
 from sparekey.core.models import Account, Client, FlowState, LoginFlow, Session
+from sparekey.core.ports import Transaction
 
 PASSWORD = "password"
 MAX_PASSWORD_INPUT = 4096
@@ -55,46 +56,34 @@ def start(
         throttle.check(tx, deps, key, client)
         account = tx.accounts.by_username(name)
     ok = check_password(deps, account, normalise_password(password))
-    with deps.store.transaction() as tx:
-        if not ok or account is None:
+    if not ok or account is None:
+        with deps.store.transaction() as tx:
             throttle.record_failure(tx, deps, key, client, account_id=account.id if account else None)
             if account is not None:
                 events.record(
-                    tx,
-                    deps.clock,
-                    account.id,
-                    events.SIGN_IN,
-                    client,
-                    result="failure",
-                    method=PASSWORD,
-                    error_code=InvalidCredentials.code,
-                )
-            failed = True
-        else:
-            failed = False
-            throttle.record_success(tx, key)
-            if deps.passwords.needs_rehash(account.password_hash):  # parameters were raised since
-                tx.accounts.set_password_hash(account.id, deps.passwords.hash(normalise_password(password)))
-            account = tx.accounts.get(account.id) or account
-            if account.two_factor_enabled:
-                now = deps.clock.now()
-                flow = LoginFlow(
-                    id=new_token(24),
-                    account_id=account.id,
-                    state=FlowState.AWAITING_SECOND_FACTOR,
-                    created_at=now,
-                    expires_at=now + timedelta(seconds=deps.policy.login_flow_seconds),
-                    ip=client.ip,
-                    user_agent=client.user_agent,
-                )
-                tx.flows.add(flow)
-                return SecondFactorRequired(flow=flow, methods=second_factor.methods_of(tx, deps, account))
-            token, session = open_session(tx, deps, account, client)
-            events.record(
-                tx, deps.clock, account.id, events.SIGN_IN, client, result="success", method=PASSWORD
-            )
-    if failed:
+                    tx, deps.clock, account.id, events.SIGN_IN, client,
+                    result="failure", method=PASSWORD, error_code=InvalidCredentials.code,
+                )  # fmt: skip
         raise InvalidCredentials()
+    with deps.store.transaction() as tx:
+        throttle.record_success(tx, key)
+        if deps.passwords.needs_rehash(account.password_hash):  # parameters were raised since
+            tx.accounts.set_password_hash(account.id, deps.passwords.hash(normalise_password(password)))
+        if account.two_factor_enabled:
+            now = deps.clock.now()
+            flow = LoginFlow(
+                id=new_token(24),
+                account_id=account.id,
+                state=FlowState.AWAITING_SECOND_FACTOR,
+                created_at=now,
+                expires_at=now + timedelta(seconds=deps.policy.login_flow_seconds),
+                ip=client.ip,
+                user_agent=client.user_agent,
+            )
+            tx.flows.add(flow)
+            return SecondFactorRequired(flow=flow, methods=second_factor.methods_of(tx, deps, account))
+        token, session = open_session(tx, deps, account, client)
+        events.record(tx, deps.clock, account.id, events.SIGN_IN, client, result="success", method=PASSWORD)
     return Authenticated(session_token=token, session=session, account=account, method_used=PASSWORD)
 
 
@@ -108,7 +97,7 @@ def live_flow(deps: Deps, flow_id: str) -> tuple[LoginFlow, Account, list[dict[s
         return flow, account, second_factor.methods_of(tx, deps, account)
 
 
-def _live(tx: Any, deps: Deps, flow_id: str) -> LoginFlow:
+def _live(tx: Transaction, deps: Deps, flow_id: str) -> LoginFlow:
     flow = tx.flows.get(flow_id) if 0 < len(flow_id) <= 64 else None
     if flow is None:
         raise FlowNotFound()
