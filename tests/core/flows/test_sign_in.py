@@ -201,3 +201,17 @@ def test_client_address_limit(deps: Deps, person: Person) -> None:
         sign_in.start(deps, username=person.username, password=person.password, client=elsewhere),
         sign_in.Authenticated,
     )
+
+
+def test_failed_code_events_name_the_kind_recognised(deps: Deps, person_with_totp: Person) -> None:
+    flow_id = start_flow(deps, person_with_totp)
+    for code in ("000000", "●●●●●●"):
+        with pytest.raises((InvalidCode, MalformedCode)):
+            sign_in.submit_code(deps, flow_id=flow_id, code=code, client=HOME)
+    failures = [e.data for e in history.recent_events(deps, person_with_totp.id) if e.type == events.SIGN_IN][
+        :2
+    ]
+    assert [(f["method"], f["error_code"], f["result"]) for f in failures] == [
+        ("unrecognised", "malformed_code", "failure"),
+        ("totp", "invalid_code", "failure"),
+    ]

@@ -80,6 +80,13 @@ def verify(
     raise InvalidCode()  # a method this account cannot use (yet)
 
 
+def kind_of(raw_code: str, method: str | None = None) -> str | None:
+    """What the code box would take ``raw_code`` for: the named method, else by its shape."""
+    if method in KNOWN_METHODS:
+        return method
+    return _kind_by_shape(raw_code) if isinstance(raw_code, str) and len(raw_code) <= MAX_CODE_INPUT else None
+
+
 def _kind_by_shape(raw_code: str) -> str | None:
     if totp.normalise_code(raw_code) is not None:
         return TOTP

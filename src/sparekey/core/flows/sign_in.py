@@ -130,7 +130,7 @@ def submit_code(
                 events.SIGN_IN,
                 client,
                 result="failure",
-                method=method or "code",
+                method=second_factor.kind_of(code, method) or "unrecognised",
                 error_code=error.code,
             )
         else:
