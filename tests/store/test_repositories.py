@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -42,6 +43,23 @@ def add_set(store: SqlStore, account: Account, number: int, count: int = 3) -> B
         tx.backup_codes.end_current_set(account.id, at=NOW + timedelta(minutes=number))
         tx.backup_codes.add_set(code_set, [bytes([number, i]) * 16 for i in range(count)])
     return code_set
+
+
+def race(count: int, attempt: Callable[[], bool]) -> list[bool]:
+    """Run ``attempt`` in ``count`` threads released at once; their results, sorted."""
+    results: list[bool] = []
+    barrier = threading.Barrier(count)
+
+    def run() -> None:
+        barrier.wait()
+        results.append(attempt())
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(results)
 
 
 def test_accounts_round_trip_with_aware_datetimes(store: SqlStore) -> None:
@@ -107,22 +125,14 @@ def test_claim_step_race_has_one_winner(store: SqlStore) -> None:
     )
     with store.transaction() as tx:
         tx.authenticators.add(authenticator)
-    wins: list[bool] = []
-    barrier = threading.Barrier(8)
 
-    def claim() -> None:
-        barrier.wait()
+    def claim() -> bool:
         with store.transaction() as tx:
-            wins.append(
-                tx.authenticators.claim_step(authenticator.id, step=2, at=NOW, drift_steps=0, offset_steps=0)
+            return tx.authenticators.claim_step(
+                authenticator.id, step=2, at=NOW, drift_steps=0, offset_steps=0
             )
 
-    threads = [threading.Thread(target=claim) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(wins) == [False] * 7 + [True]
+    assert race(8, claim) == [False] * 7 + [True]
 
 
 def test_one_current_backup_set_per_account_is_enforced(store: SqlStore) -> None:
@@ -169,20 +179,12 @@ def test_consume_is_single_use_and_only_on_the_current_set(store: SqlStore) -> N
 def test_consume_race_has_one_winner(store: SqlStore) -> None:
     account = add_account(store)
     code_set = add_set(store, account, 1)
-    wins: list[bool] = []
-    barrier = threading.Barrier(8)
 
-    def use() -> None:
-        barrier.wait()
+    def use() -> bool:
         with store.transaction() as tx:
-            wins.append(tx.backup_codes.consume(code_set.id, 2, at=NOW, ip=None, user_agent=None))
+            return tx.backup_codes.consume(code_set.id, 2, at=NOW, ip=None, user_agent=None)
 
-    threads = [threading.Thread(target=use) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(wins) == [False] * 7 + [True]
+    assert race(8, use) == [False] * 7 + [True]
 
 
 def test_flows_count_attempts_and_fail(store: SqlStore) -> None:
@@ -278,18 +280,11 @@ def test_throttle_counts_and_resets(store: SqlStore) -> None:
 
 
 def test_throttle_counts_every_concurrent_failure(store: SqlStore) -> None:
-    barrier = threading.Barrier(6)
-
-    def fail() -> None:
-        barrier.wait()
+    def fail() -> bool:
         with store.transaction() as tx:
-            tx.throttles.record_failure("shared")
+            return tx.throttles.record_failure("shared").failures > 0
 
-    threads = [threading.Thread(target=fail) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert race(6, fail) == [True] * 6
     with store.transaction() as tx:
         throttle = tx.throttles.get("shared")
     assert throttle is not None and throttle.failures == 6

@@ -19,7 +19,11 @@ def real_factor_count(tx: Transaction, account_id: str) -> int:
     return len(tx.authenticators.for_account(account_id, confirmed_only=True))
 
 
-def factor_confirmed(tx: Transaction, deps: Deps, account: Account, client: Client) -> IssuedSet | None:
+def factor_confirmed(
+    tx: Transaction, deps: Deps, account: Account, client: Client, *, factor: str, name: str
+) -> IssuedSet | None:
+    """Record the new factor; the first one turns 2FA on and returns backup-code set #N."""
+    events.record(tx, deps.clock, account.id, events.FACTOR_ADDED, client, factor=factor, name=name)
     if account.two_factor_enabled:
         return None
     tx.accounts.set_two_factor(account.id, True)
@@ -27,7 +31,11 @@ def factor_confirmed(tx: Transaction, deps: Deps, account: Account, client: Clie
     return issue_set(tx, deps, account, client=client)
 
 
-def factor_removed(tx: Transaction, deps: Deps, account: Account, client: Client) -> None:
+def factor_removed(
+    tx: Transaction, deps: Deps, account: Account, client: Client, *, factor: str, name: str
+) -> None:
+    """Record the removal; without a factor left, 2FA turns off and the codes end."""
+    events.record(tx, deps.clock, account.id, events.FACTOR_REMOVED, client, factor=factor, name=name)
     if account.two_factor_enabled and real_factor_count(tx, account.id) == 0:
         _turn_off(tx, deps, account, client)
 

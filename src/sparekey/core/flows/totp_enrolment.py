@@ -5,7 +5,6 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from sparekey.core import events
 from sparekey.core.crypto import new_id
 from sparekey.core.deps import Deps
 from sparekey.core.errors import MalformedCode, NotFound, ValidationFailed, WrongConfirmationCode
@@ -88,18 +87,9 @@ def confirm(deps: Deps, current: Current, authenticator_id: str, *, code: str, c
             raise NotFound()
         authenticator.confirmed_at = deps.clock.now()
         authenticator.last_used_step = outcome.step
-        events.record(
-            tx,
-            deps.clock,
-            current.account.id,
-            events.FACTOR_ADDED,
-            client,
-            factor=TOTP,
-            name=authenticator.name,
-        )
         account = tx.accounts.get_for_update(current.account.id)
         assert account is not None
-        issued = lifecycle.factor_confirmed(tx, deps, account, client)
+        issued = lifecycle.factor_confirmed(tx, deps, account, client, factor=TOTP, name=authenticator.name)
     return Confirmed(authenticator=authenticator, backup_codes=issued)
 
 
@@ -111,18 +101,9 @@ def remove(deps: Deps, current: Current, authenticator_id: str, *, client: Clien
             raise NotFound()
         tx.authenticators.delete(authenticator.id)
         if authenticator.confirmed:
-            events.record(
-                tx,
-                deps.clock,
-                current.account.id,
-                events.FACTOR_REMOVED,
-                client,
-                factor=TOTP,
-                name=authenticator.name,
-            )
             account = tx.accounts.get_for_update(current.account.id)
             assert account is not None
-            lifecycle.factor_removed(tx, deps, account, client)
+            lifecycle.factor_removed(tx, deps, account, client, factor=TOTP, name=authenticator.name)
 
 
 def list_authenticators(deps: Deps, account_id: str) -> list[Authenticator]:
