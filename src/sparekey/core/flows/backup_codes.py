@@ -177,7 +177,7 @@ def consume(
     if not tx.backup_codes.consume(
         current.id, match.position, at=now, ip=client.ip, user_agent=client.user_agent
     ):
-        raise CodeAlreadyUsed(used_at=now)  # another request used it a moment ago
+        raise _lost_race(tx, deps, account, current, match.position)
     remaining = sum(1 for c in candidates if c.set_id == current.id and c.used_at is None) - 1
     events.record(
         tx,
@@ -190,3 +190,19 @@ def consume(
         purpose=purpose,
     )
     return Consumed(position=match.position, set_number=current.set_number, remaining=remaining)
+
+
+def _lost_race(
+    tx: Transaction, deps: Deps, account: Account, code_set: BackupCodeSet, position: int
+) -> CodeAlreadyUsed | CodeFromReplacedSet:
+    """Why the conditional UPDATE changed no row, read again after it.
+
+    Under READ COMMITTED (PostgreSQL) the UPDATE sees commits made after our first reads:
+    another request used the code a moment ago, or a regeneration replaced the set.
+    """
+    replaced = tx.backup_codes.recent_replaced_sets(account.id, limit=deps.policy.backup_code_sets_recognised)
+    ended = next((s for s in replaced if s.id == code_set.id), None)
+    if ended is not None:
+        return CodeFromReplacedSet(set_number=ended.set_number, replaced_at=ended.replaced_at)
+    used = next(c for c in tx.backup_codes.codes([code_set.id]) if c.position == position)
+    return CodeAlreadyUsed(used_at=used.used_at or deps.clock.now())
