@@ -16,7 +16,7 @@ from sparekey.web.app import create_app
 from tests.conftest import TEST_KEYS
 
 
-def test_settings(tmp_path: Path, **overrides: Any) -> Settings:
+def app_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": tmp_path,
         "argon2_time_cost": 1,
@@ -34,7 +34,7 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def client(tmp_path: Path, clock: FrozenClock) -> Iterator[TestClient]:
-    app = create_app(test_settings(tmp_path), clock=clock, migrate=True)
+    app = create_app(app_settings(tmp_path), clock=clock, migrate=True)
     with TestClient(app, headers={"Accept-Language": "en"}) as http:
         yield http
 
