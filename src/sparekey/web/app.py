@@ -18,6 +18,7 @@ from sparekey.web import errors
 from sparekey.web.api import auth, me
 from sparekey.web.middleware import BodyLimit, CrossSiteGuard, SecurityHeaders
 from sparekey.web.pages import router as pages
+from sparekey.web.pages.rendering import CsrfFailed, csrf_failed
 
 log = logging.getLogger("sparekey")
 STATIC = Path(__file__).with_name("static")
@@ -32,6 +33,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool 
     app.state.settings = settings
     app.state.deps = deps
     errors.install(app)
+    app.add_exception_handler(CsrfFailed, csrf_failed)
     app.include_router(auth.router)
     app.include_router(me.router)
     app.include_router(pages.router)

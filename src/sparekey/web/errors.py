@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sparekey.core.errors import SparekeyError
 from sparekey.web.i18n import translate
-from sparekey.web.messages import ERROR_MESSAGES, PASSWORD_REASONS
+from sparekey.web.messages import CLOCK_DIRECTION, ERROR_MESSAGES, PASSWORD_REASONS
 from sparekey.web.request_info import language_of
 
 log = logging.getLogger("sparekey.web")
@@ -30,8 +30,10 @@ def json_safe(value: Any) -> Any:
 
 def error_message(code: str, details: dict[str, Any], lang: str) -> str:
     values = dict(details)
-    if code == "clock_drift_suspected" and "offset_seconds" in values:
+    if code in {"clock_drift_suspected", "invalid_code"} and isinstance(values.get("offset_seconds"), int):
         values["minutes"] = max(1, round(abs(values["offset_seconds"]) / 60))
+        direction = "fast" if values["offset_seconds"] > 0 else "slow"
+        return translate(lang, CLOCK_DIRECTION[direction], minutes=values["minutes"])
     if code == "password_too_weak" and values.get("reason") in PASSWORD_REASONS:
         return translate(lang, PASSWORD_REASONS[values["reason"]], **values)
     template = ERROR_MESSAGES.get(code, ERROR_MESSAGES["internal_error"])

@@ -23,11 +23,18 @@ ERROR_MESSAGES: dict[str, str] = {
     "code_from_replaced_set": "This code is from an old sheet (set #%(set_number)s) that was replaced. "
     "Use the newest sheet.",
     "code_replayed": "This code was already used. Wait for the next code in your app.",
-    "clock_drift_suspected": "The code is from a clock that is off by about %(minutes)s minutes. "
-    "Turn on automatic time on your device and try again.",
+    "clock_drift_suspected": "Your device's clock seems about %(minutes)s minutes off. "
+    "Turn on automatic date and time on the device, then try a new code.",
     "csrf_failed": "The form expired or came from another site. Reload the page and try again.",
     "method_not_allowed": "This method is not allowed here.",
     "internal_error": "Something went wrong on our side. Nothing was changed; try again.",
+}
+
+CLOCK_DIRECTION: dict[str, str] = {
+    "fast": "Your device's clock seems about %(minutes)s minutes fast. "
+    "Turn on automatic date and time on the device, then try a new code.",
+    "slow": "Your device's clock seems about %(minutes)s minutes slow. "
+    "Turn on automatic date and time on the device, then try a new code.",
 }
 
 PASSWORD_REASONS: dict[str, str] = {

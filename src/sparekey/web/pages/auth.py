@@ -1,0 +1,143 @@
+"""Register, sign in (password, then the one code box), sign out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from sparekey.core.deps import Deps
+from sparekey.core.errors import FlowExpired, FlowNotFound, SparekeyError
+from sparekey.core.flows import accounts, sessions, sign_in
+from sparekey.web.cookies import clear_session_cookie, set_session_cookie
+from sparekey.web.dependencies import get_deps, maybe_signed_in
+from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render
+from sparekey.web.request_info import client_of, is_https
+
+router = APIRouter()
+FLOW_COOKIE = "sparekey_flow"
+
+
+def _signed_in_response(request: Request, result: sign_in.Authenticated) -> Response:
+    notices = {n["code"]: n.get("remaining") for n in result.notices}
+    query = {}
+    if "backup_codes_low" in notices:
+        query = {"notice": "backup_codes_low", "remaining": notices["backup_codes_low"]}
+    elif "backup_code_used" in notices:
+        query = {"notice": "backup_code_used", "remaining": notices["backup_code_used"]}
+    response = redirect(request, "/security", **query)
+    set_session_cookie(response, request, result.session_token)
+    response.delete_cookie(FLOW_COOKIE, path="/login")
+    return response
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    return redirect(request, "/security" if maybe_signed_in(request) else "/login")
+
+
+@router.get("/register")
+def register_form(request: Request) -> Response:
+    return render(request, "register.html", username="", email="")
+
+
+@router.post("/register")
+def register(
+    request: Request,
+    username: str = Form(""),
+    password: str = Form(""),
+    email: str = Form(""),
+    csrf_token: str = Form(""),
+    deps: Deps = Depends(get_deps),
+) -> Response:
+    check_csrf(request, csrf_token)
+    try:
+        accounts.register(deps, username=username, password=password, email=email or None)
+        result = sign_in.start(deps, username=username, password=password, client=client_of(request))
+    except SparekeyError as error:
+        return render(
+            request,
+            "register.html",
+            422,
+            error=error_text(request, error),
+            field=error.details.get("field", "password" if error.code == "password_too_weak" else "username"),
+            username=username,
+            email=email,
+        )
+    assert isinstance(result, sign_in.Authenticated)
+    return _signed_in_response(request, result)
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    return render(request, "login.html", username="", ended=request.query_params.get("ended"))
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: str = Form(""),
+    password: str = Form(""),
+    csrf_token: str = Form(""),
+    deps: Deps = Depends(get_deps),
+) -> Response:
+    check_csrf(request, csrf_token)
+    try:
+        result = sign_in.start(deps, username=username, password=password, client=client_of(request))
+    except SparekeyError as error:
+        return render(
+            request, "login.html", error.status, error=error_text(request, error), username=username
+        )
+    if isinstance(result, sign_in.Authenticated):
+        return _signed_in_response(request, result)
+    response = redirect(request, "/login/code")
+    response.set_cookie(
+        FLOW_COOKIE,
+        result.flow.id,
+        httponly=True,
+        samesite="lax",
+        secure=is_https(request),
+        path="/login",
+        max_age=deps.policy.login_flow_seconds,
+    )
+    return response
+
+
+def _code_page(request: Request, deps: Deps, status: int = 200, error: str | None = None) -> Response:
+    flow_id = request.cookies.get(FLOW_COOKIE, "")
+    try:
+        _flow, account, methods = sign_in.live_flow(deps, flow_id)
+    except (FlowNotFound, FlowExpired):
+        return redirect(request, "/login", ended="1")
+    return render(request, "code.html", status, error=error, methods=methods, username=account.username)
+
+
+@router.get("/login/code")
+def code_form(request: Request, deps: Deps = Depends(get_deps)) -> Response:
+    return _code_page(request, deps)
+
+
+@router.post("/login/code")
+def submit_code(
+    request: Request, code: str = Form(""), csrf_token: str = Form(""), deps: Deps = Depends(get_deps)
+) -> Response:
+    check_csrf(request, csrf_token)
+    try:
+        result = sign_in.submit_code(
+            deps, flow_id=request.cookies.get(FLOW_COOKIE, ""), code=code, client=client_of(request)
+        )
+    except (FlowNotFound, FlowExpired):
+        return redirect(request, "/login", ended="1")
+    except SparekeyError as error:
+        return _code_page(request, deps, error.status, error_text(request, error))
+    return _signed_in_response(request, result)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: str = Form(""), deps: Deps = Depends(get_deps)) -> Response:
+    check_csrf(request, csrf_token)
+    signed = maybe_signed_in(request)
+    if signed is not None:
+        sessions.log_out(deps, signed.current)
+    response = redirect(request, "/login")
+    clear_session_cookie(response)
+    return response

@@ -1,0 +1,253 @@
+"""The security page and its actions: sudo, authenticator apps, sessions, password, 2FA off."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from sparekey.core.deps import Deps
+from sparekey.core.errors import SparekeyError, SudoRequired
+from sparekey.core.flows import accounts, history, sessions, sudo, totp_enrolment, two_factor
+from sparekey.core.flows.backup_codes import IssuedSet
+from sparekey.web.cookies import set_session_cookie
+from sparekey.web.dependencies import Signed, maybe_signed_in
+from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render, safe_next
+from sparekey.web.request_info import client_of
+
+router = APIRouter(prefix="/security")
+
+EVENT_NAMES = {
+    "sign_in": "Sign-in",
+    "backup_code_used": "Backup code used",
+    "backup_codes_generated": "New backup codes",
+    "backup_codes_confirmed": "Backup codes confirmed as saved",
+    "factor_added": "Authenticator added",
+    "factor_removed": "Authenticator removed",
+    "sudo": "Identity confirmed for a change",
+    "password_changed": "Password changed",
+    "two_factor_disabled": "Two-step verification turned off",
+    "totp_replay_refused": "Reused authenticator code refused",
+    "rate_limited": "Too many attempts: sign-in paused",
+    "session_revoked": "Session signed out",
+}
+DONE_MESSAGES = {
+    "sudo": "Identity confirmed. You can make changes for the next 10 minutes.",
+    "totp_removed": "The authenticator app was removed.",
+    "session_revoked": "That session was signed out.",
+    "password_changed": "Your password was changed. Other sessions were signed out.",
+    "two_factor_disabled": "Two-step verification is off. Your backup codes no longer work.",
+    "codes_confirmed": "Thank you: your backup code sheet is confirmed.",
+    "totp_added": "The authenticator app was added.",
+}
+
+
+SHEET_INSTRUCTIONS = (
+    "Each code works once. Keep this sheet somewhere safe, away from your phone.",
+    "A newer sheet replaces this one: check the set number.",
+)
+
+
+def deps_of(request: Request) -> Deps:
+    deps: Deps = request.app.state.deps
+    return deps
+
+
+def signed_or_login(request: Request) -> Signed | Response:
+    signed = maybe_signed_in(request)
+    return signed if signed is not None else redirect(request, "/login")
+
+
+def to_sudo(request: Request, back: str = "/security") -> Response:
+    return redirect(request, "/security/sudo", next=back)
+
+
+def security_page(request: Request, signed: Signed, status: int = 200, **extra: object) -> Response:
+    deps = deps_of(request)
+    account_id = signed.current.account.id
+    view = two_factor.overview(deps, account_id)
+    done = request.query_params.get("done", "")
+    notice = request.query_params.get("notice", "")
+    remaining = request.query_params.get("remaining", "")
+    return render(
+        request,
+        "security.html",
+        status,
+        account=view.account,
+        authenticators=totp_enrolment.list_authenticators(deps, account_id),
+        codes=view.backup_codes,
+        low_at=deps.policy.backup_codes_low_at,
+        sessions=sessions.list_sessions(deps, signed.current),
+        events=history.recent_events(deps, account_id, limit=30),
+        event_names=EVENT_NAMES,
+        done=DONE_MESSAGES.get(done),
+        notice=notice if notice in {"backup_codes_low", "backup_code_used"} else None,
+        remaining=remaining if remaining.isdigit() else None,
+        in_sudo=signed.current.in_sudo(deps.clock.now()),
+        **extra,
+    )
+
+
+def act(request: Request, csrf_token: str, action: Callable[[Signed], Response]) -> Response:
+    """Run a page action: CSRF first, then sign-in, sudo and error handling in one place."""
+    check_csrf(request, csrf_token)
+    signed = signed_or_login(request)
+    if isinstance(signed, Response):
+        return signed
+    try:
+        return action(signed)
+    except SudoRequired:
+        return to_sudo(request)
+    except SparekeyError as error:
+        return security_page(request, signed, error.status, error=error_text(request, error))
+
+
+@router.get("")
+def security(request: Request) -> Response:
+    signed = signed_or_login(request)
+    return signed if isinstance(signed, Response) else security_page(request, signed)
+
+
+@router.get("/sudo")
+def sudo_form(request: Request) -> Response:
+    signed = signed_or_login(request)
+    if isinstance(signed, Response):
+        return signed
+    return render(
+        request,
+        "sudo.html",
+        next=safe_next(request.query_params.get("next")),
+        needs_code=signed.current.account.two_factor_enabled,
+    )
+
+
+@router.post("/sudo")
+def enter_sudo(
+    request: Request,
+    password: str = Form(""),
+    code: str = Form(""),
+    next: str = Form("/security"),  # noqa: A002 - the form field's name
+    csrf_token: str = Form(""),
+) -> Response:
+    check_csrf(request, csrf_token)
+    signed = signed_or_login(request)
+    if isinstance(signed, Response):
+        return signed
+    target = safe_next(next)
+    try:
+        _until, token = sudo.enter(
+            deps_of(request),
+            signed.current,
+            password=password,
+            code=code or None,
+            client=client_of(request),
+            rotate_token=True,
+        )
+    except SparekeyError as error:
+        return render(
+            request,
+            "sudo.html",
+            error.status,
+            error=error_text(request, error),
+            next=target,
+            needs_code=signed.current.account.two_factor_enabled,
+        )
+    response = redirect(request, target, done="sudo") if target == "/security" else redirect(request, target)
+    if token:
+        set_session_cookie(response, request, token)
+    return response
+
+
+@router.post("/totp")
+def add_totp(request: Request, name: str = Form(""), csrf_token: str = Form("")) -> Response:
+    def action(signed: Signed) -> Response:
+        enrolment = totp_enrolment.begin(deps_of(request), signed.current, name=name or None)
+        return render(
+            request,
+            "totp_enrol.html",
+            enrolment=enrolment,
+            grouped=" ".join(enrolment.secret[i : i + 4] for i in range(0, len(enrolment.secret), 4)),
+        )
+
+    return act(request, csrf_token, action)
+
+
+@router.post("/totp/{authenticator_id}/confirm")
+def confirm_totp(
+    request: Request, authenticator_id: str, code: str = Form(""), csrf_token: str = Form("")
+) -> Response:
+    def action(signed: Signed) -> Response:
+        deps = deps_of(request)
+        try:
+            confirmed = totp_enrolment.confirm(
+                deps, signed.current, authenticator_id, code=code, client=client_of(request)
+            )
+        except SparekeyError as error:
+            if error.code == "not_found":
+                raise
+            return render(
+                request,
+                "totp_confirm_again.html",
+                error.status,
+                error=error_text(request, error),
+                authenticator_id=authenticator_id,
+            )
+        if confirmed.backup_codes is not None:
+            return codes_page(request, signed, confirmed.backup_codes, first=True)
+        return redirect(request, "/security", done="totp_added")
+
+    return act(request, csrf_token, action)
+
+
+def codes_page(request: Request, signed: Signed, issued: IssuedSet, *, first: bool) -> Response:
+    position = secrets.randbelow(len(issued.codes)) + 1
+    return render(
+        request,
+        "codes.html",
+        issued=issued,
+        account=signed.current.account,
+        first=first,
+        issuer=deps_of(request).policy.issuer,
+        position=position,
+        instructions=SHEET_INSTRUCTIONS,
+    )
+
+
+@router.post("/totp/{authenticator_id}/delete")
+def remove_totp(request: Request, authenticator_id: str, csrf_token: str = Form("")) -> Response:
+    def action(signed: Signed) -> Response:
+        totp_enrolment.remove(deps_of(request), signed.current, authenticator_id, client=client_of(request))
+        return redirect(request, "/security", done="totp_removed")
+
+    return act(request, csrf_token, action)
+
+
+@router.post("/sessions/{session_id}/revoke")
+def revoke_session(request: Request, session_id: str, csrf_token: str = Form("")) -> Response:
+    def action(signed: Signed) -> Response:
+        sessions.revoke(deps_of(request), signed.current, session_id, client_of(request))
+        return redirect(request, "/security", done="session_revoked")
+
+    return act(request, csrf_token, action)
+
+
+@router.post("/password")
+def change_password(request: Request, new_password: str = Form(""), csrf_token: str = Form("")) -> Response:
+    def action(signed: Signed) -> Response:
+        accounts.change_password(
+            deps_of(request), signed.current, new_password=new_password, client=client_of(request)
+        )
+        return redirect(request, "/security", done="password_changed")
+
+    return act(request, csrf_token, action)
+
+
+@router.post("/two-factor/disable")
+def disable_two_factor(request: Request, csrf_token: str = Form("")) -> Response:
+    def action(signed: Signed) -> Response:
+        two_factor.disable(deps_of(request), signed.current, client_of(request))
+        return redirect(request, "/security", done="two_factor_disabled")
+
+    return act(request, csrf_token, action)
