@@ -61,9 +61,15 @@ def start(
             throttle.record_failure(tx, deps, key, client, account_id=account.id if account else None)
             if account is not None:
                 events.record(
-                    tx, deps.clock, account.id, events.SIGN_IN, client,
-                    result="failure", method=PASSWORD, error_code=InvalidCredentials.code,
-                )  # fmt: skip
+                    tx,
+                    deps.clock,
+                    account.id,
+                    events.SIGN_IN,
+                    client,
+                    result="failure",
+                    method=PASSWORD,
+                    error_code=InvalidCredentials.code,
+                )
         raise InvalidCredentials()
     with deps.store.transaction() as tx:
         throttle.record_success(tx, key)
