@@ -61,7 +61,7 @@ def _with_cookies(request: Request, response: Response) -> Response:
     return response
 
 
-def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+def render(request: Request, template: str, http_status: int = 200, /, **context: Any) -> Response:
     lang = language_of(request)
 
     def _(message: str, **values: Any) -> str:
@@ -78,7 +78,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         **context,
     }
     html = environment.get_template(template).render(**values)
-    response = HTMLResponse(html, status_code=status, headers={"Content-Language": lang})
+    response = HTMLResponse(html, status_code=http_status, headers={"Content-Language": lang})
     return _with_cookies(request, response)
 
 
