@@ -1,0 +1,3 @@
+from bench.sign_in import main
+
+main()
