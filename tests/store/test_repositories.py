@@ -168,6 +168,7 @@ def test_consume_is_single_use_and_only_on_the_current_set(store: SqlStore) -> N
         assert not tx.backup_codes.consume(old.id, 1, at=NOW, ip=None, user_agent=None)
         assert tx.backup_codes.consume(new.id, 1, at=NOW, ip="192.0.2.1", user_agent="ua")
         assert not tx.backup_codes.consume(new.id, 1, at=NOW, ip=None, user_agent=None)
+        assert tx.backup_codes.counts(new.id) == (3, 2) and tx.backup_codes.counts(old.id) == (3, 3)
         codes = tx.backup_codes.codes([new.id])
     assert [(c.position, c.used_at is not None, c.used_ip) for c in codes] == [
         (1, True, "192.0.2.1"),

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sparekey.core.models import (
@@ -22,6 +22,62 @@ from sparekey.core.models import (
     Throttle,
 )
 from sparekey.store import tables as t
+
+
+class _Q:
+    """Statements on the sign-in path, built once: building a statement costs more than running it."""
+
+    accounts, authenticators, flows, codes, sets = (
+        t.accounts,
+        t.authenticators,
+        t.login_flows,
+        t.backup_codes,
+        t.backup_code_sets,
+    )
+    account_by_id = select(accounts).where(accounts.c.id == bindparam("p_id"))
+    account_by_username = select(accounts).where(accounts.c.username == bindparam("p_username"))
+    authenticators_of = (
+        select(authenticators)
+        .where(authenticators.c.account_id == bindparam("p_account"))
+        .order_by(authenticators.c.created_at, authenticators.c.id)
+    )
+    confirmed_authenticators_of = authenticators_of.where(authenticators.c.confirmed_at.is_not(None))
+    claim_step = (
+        update(authenticators)
+        .where(
+            authenticators.c.id == bindparam("p_id"),
+            authenticators.c.last_used_step.is_(None)
+            | (authenticators.c.last_used_step < bindparam("p_step")),
+        )
+        .values(
+            last_used_step=bindparam("p_step"),
+            last_used_at=bindparam("p_at"),
+            drift_steps=bindparam("p_drift"),
+            last_offset_steps=bindparam("p_offset"),
+        )
+    )
+    insert_session = insert(t.sessions)
+    insert_flow = insert(flows)
+    flow_by_id = select(flows).where(flows.c.id == bindparam("p_id"))
+    complete_flow = (
+        update(flows)
+        .where(flows.c.id == bindparam("p_id"), flows.c.state == FlowState.AWAITING_SECOND_FACTOR.value)
+        .values(state=FlowState.COMPLETED.value)
+    )
+    insert_event = insert(t.events)
+    current_set = select(sets).where(
+        sets.c.account_id == bindparam("p_account"), sets.c.replaced_at.is_(None)
+    )
+    codes_of = (
+        select(codes)
+        .where(codes.c.set_id.in_(bindparam("p_sets", expanding=True)))
+        .order_by(codes.c.set_id, codes.c.position)
+    )
+    code_counts = select(func.count(), func.count().filter(codes.c.used_at.is_(None))).where(
+        codes.c.set_id == bindparam("p_set")
+    )
+    throttle_by_key = select(t.throttles).where(t.throttles.c.key == bindparam("p_key"))
+    delete_throttle = delete(t.throttles).where(t.throttles.c.key == bindparam("p_key"))
 
 
 def _row(row: Any) -> dict[str, Any]:
@@ -42,7 +98,7 @@ class SqlAccounts(_Repo):
         self.conn.execute(insert(t.accounts).values(**vars(account)))
 
     def get(self, account_id: str) -> Account | None:
-        row = self.conn.execute(select(t.accounts).where(t.accounts.c.id == account_id)).first()
+        row = self.conn.execute(_Q.account_by_id, {"p_id": account_id}).first()
         return Account(**_row(row)) if row else None
 
     def get_for_update(self, account_id: str) -> Account | None:
@@ -52,7 +108,7 @@ class SqlAccounts(_Repo):
         return Account(**_row(row)) if row else None
 
     def by_username(self, username: str) -> Account | None:
-        row = self.conn.execute(select(t.accounts).where(t.accounts.c.username == username)).first()
+        row = self.conn.execute(_Q.account_by_username, {"p_username": username}).first()
         return Account(**_row(row)) if row else None
 
     def set_password_hash(self, account_id: str, password_hash: str) -> None:
@@ -82,10 +138,8 @@ class SqlAuthenticators(_Repo):
         return Authenticator(**_row(row)) if row else None
 
     def for_account(self, account_id: str, *, confirmed_only: bool = False) -> list[Authenticator]:
-        query = select(t.authenticators).where(t.authenticators.c.account_id == account_id)
-        if confirmed_only:
-            query = query.where(t.authenticators.c.confirmed_at.is_not(None))
-        rows = self.conn.execute(query.order_by(t.authenticators.c.created_at, t.authenticators.c.id))
+        query = _Q.confirmed_authenticators_of if confirmed_only else _Q.authenticators_of
+        rows = self.conn.execute(query, {"p_account": account_id})
         return [Authenticator(**_row(r)) for r in rows]
 
     def confirm(self, authenticator_id: str, *, at: datetime, step: int) -> bool:
@@ -99,15 +153,14 @@ class SqlAuthenticators(_Repo):
     def claim_step(
         self, authenticator_id: str, *, step: int, at: datetime, drift_steps: int, offset_steps: int
     ) -> bool:
-        c = t.authenticators.c
-        result = self.conn.execute(
-            update(t.authenticators)
-            .where(c.id == authenticator_id, (c.last_used_step.is_(None)) | (c.last_used_step < step))
-            .values(
-                last_used_step=step, last_used_at=at, drift_steps=drift_steps, last_offset_steps=offset_steps
-            )
-        )
-        return result.rowcount == 1
+        parameters = {
+            "p_id": authenticator_id,
+            "p_step": step,
+            "p_at": at,
+            "p_drift": drift_steps,
+            "p_offset": offset_steps,
+        }
+        return self.conn.execute(_Q.claim_step, parameters).rowcount == 1
 
     def delete(self, authenticator_id: str) -> None:
         self.conn.execute(delete(t.authenticators).where(t.authenticators.c.id == authenticator_id))
@@ -129,7 +182,7 @@ class SqlAuthenticators(_Repo):
 
 class SqlSessions(_Repo):
     def add(self, session: Session) -> None:
-        self.conn.execute(insert(t.sessions).values(**vars(session)))
+        self.conn.execute(_Q.insert_session, vars(session))
 
     def by_token_hash(self, token_hash: str) -> Session | None:
         row = self.conn.execute(select(t.sessions).where(t.sessions.c.token_hash == token_hash)).first()
@@ -172,10 +225,10 @@ class SqlSessions(_Repo):
 
 class SqlLoginFlows(_Repo):
     def add(self, flow: LoginFlow) -> None:
-        self.conn.execute(insert(t.login_flows).values(**{**vars(flow), "state": flow.state.value}))
+        self.conn.execute(_Q.insert_flow, {**vars(flow), "state": flow.state.value})
 
     def get(self, flow_id: str) -> LoginFlow | None:
-        row = self.conn.execute(select(t.login_flows).where(t.login_flows.c.id == flow_id)).first()
+        row = self.conn.execute(_Q.flow_by_id, {"p_id": flow_id}).first()
         if row is None:
             return None
         data = _row(row)
@@ -193,22 +246,13 @@ class SqlLoginFlows(_Repo):
         return self.get(flow_id)
 
     def complete(self, flow_id: str) -> bool:
-        c = t.login_flows.c
-        result = self.conn.execute(
-            update(t.login_flows)
-            .where(c.id == flow_id, c.state == FlowState.AWAITING_SECOND_FACTOR.value)
-            .values(state=FlowState.COMPLETED.value)
-        )
-        return result.rowcount == 1
+        return self.conn.execute(_Q.complete_flow, {"p_id": flow_id}).rowcount == 1
 
 
 class SqlEvents(_Repo):
     def add(self, event: Event) -> None:
-        self.conn.execute(
-            insert(t.events).values(
-                account_id=event.account_id, at=event.at, type=event.type, data=event.data
-            )
-        )
+        values = {"account_id": event.account_id, "at": event.at, "type": event.type, "data": event.data}
+        self.conn.execute(_Q.insert_event, values)
 
     def for_account(self, account_id: str, *, limit: int = 100) -> list[Event]:
         rows = self.conn.execute(
@@ -222,10 +266,7 @@ class SqlEvents(_Repo):
 
 class SqlBackupCodes(_Repo):
     def current_set(self, account_id: str) -> BackupCodeSet | None:
-        c = t.backup_code_sets.c
-        row = self.conn.execute(
-            select(t.backup_code_sets).where(c.account_id == account_id, c.replaced_at.is_(None))
-        ).first()
+        row = self.conn.execute(_Q.current_set, {"p_account": account_id}).first()
         return BackupCodeSet(**_row(row)) if row else None
 
     def recent_replaced_sets(self, account_id: str, *, limit: int) -> list[BackupCodeSet]:
@@ -266,11 +307,12 @@ class SqlBackupCodes(_Repo):
     def codes(self, set_ids: Sequence[str]) -> list[BackupCode]:
         if not set_ids:
             return []
-        c = t.backup_codes.c
-        rows = self.conn.execute(
-            select(t.backup_codes).where(c.set_id.in_(list(set_ids))).order_by(c.set_id, c.position)
-        )
+        rows = self.conn.execute(_Q.codes_of, {"p_sets": list(set_ids)})
         return [BackupCode(**_row(r)) for r in rows]
+
+    def counts(self, set_id: str) -> tuple[int, int]:
+        total, unused = self.conn.execute(_Q.code_counts, {"p_set": set_id}).one()
+        return int(total), int(unused)
 
     def consume(
         self, set_id: str, position: int, *, at: datetime, ip: str | None, user_agent: str | None
@@ -295,7 +337,7 @@ class SqlBackupCodes(_Repo):
 
 class SqlThrottles(_Repo):
     def get(self, key: str) -> Throttle | None:
-        row = self.conn.execute(select(t.throttles).where(t.throttles.c.key == key)).first()
+        row = self.conn.execute(_Q.throttle_by_key, {"p_key": key}).first()
         return Throttle(**_row(row)) if row else None
 
     def record_failure(self, key: str) -> Throttle:
@@ -317,7 +359,7 @@ class SqlThrottles(_Repo):
         )
 
     def reset(self, key: str) -> None:
-        self.conn.execute(delete(t.throttles).where(t.throttles.c.key == key))
+        self.conn.execute(_Q.delete_throttle, {"p_key": key})
 
 
 class SqlTransaction:

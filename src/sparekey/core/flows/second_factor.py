@@ -44,9 +44,10 @@ def methods_of(tx: Transaction, deps: Deps, account: Account) -> list[dict[str, 
         methods.append(
             {"type": TOTP, "authenticators": [{"id": a.id, "name": a.name} for a in authenticators]}
         )
-    status = backup_codes.status_in(tx, account.id)
-    if status is not None:
-        methods.append({"type": BACKUP_CODE, "remaining": status.remaining, "set_number": status.set_number})
+    current = tx.backup_codes.current_set(account.id)
+    if current is not None:
+        _total, remaining = tx.backup_codes.counts(current.id)
+        methods.append({"type": BACKUP_CODE, "remaining": remaining, "set_number": current.set_number})
     return methods
 
 
