@@ -73,6 +73,24 @@ class _Q:
         .where(codes.c.set_id.in_(bindparam("p_sets", expanding=True)))
         .order_by(codes.c.set_id, codes.c.position)
     )
+    replaced_sets = (
+        select(sets)
+        .where(sets.c.account_id == bindparam("p_account"), sets.c.replaced_at.is_not(None))
+        .order_by(sets.c.set_number.desc())
+        .limit(bindparam("p_limit"))
+    )
+    consume_code = (
+        update(codes)
+        .where(
+            codes.c.set_id == bindparam("p_set"),
+            codes.c.position == bindparam("p_position"),
+            codes.c.used_at.is_(None),
+            codes.c.set_id.in_(
+                select(sets.c.id).where(sets.c.id == bindparam("p_set"), sets.c.replaced_at.is_(None))
+            ),
+        )
+        .values(used_at=bindparam("p_at"), used_ip=bindparam("p_ip"), used_user_agent=bindparam("p_agent"))
+    )
     code_counts = select(func.count(), func.count().filter(codes.c.used_at.is_(None))).where(
         codes.c.set_id == bindparam("p_set")
     )
@@ -270,13 +288,7 @@ class SqlBackupCodes(_Repo):
         return BackupCodeSet(**_row(row)) if row else None
 
     def recent_replaced_sets(self, account_id: str, *, limit: int) -> list[BackupCodeSet]:
-        c = t.backup_code_sets.c
-        rows = self.conn.execute(
-            select(t.backup_code_sets)
-            .where(c.account_id == account_id, c.replaced_at.is_not(None))
-            .order_by(c.set_number.desc())
-            .limit(limit)
-        )
+        rows = self.conn.execute(_Q.replaced_sets, {"p_account": account_id, "p_limit": limit})
         return [BackupCodeSet(**_row(r)) for r in rows]
 
     def next_set_number(self, account_id: str) -> int:
@@ -308,7 +320,7 @@ class SqlBackupCodes(_Repo):
         if not set_ids:
             return []
         rows = self.conn.execute(_Q.codes_of, {"p_sets": list(set_ids)})
-        return [BackupCode(**_row(r)) for r in rows]
+        return [BackupCode(*row) for row in rows]  # the columns are in the dataclass's order
 
     def counts(self, set_id: str) -> tuple[int, int]:
         total, unused = self.conn.execute(_Q.code_counts, {"p_set": set_id}).one()
@@ -317,16 +329,8 @@ class SqlBackupCodes(_Repo):
     def consume(
         self, set_id: str, position: int, *, at: datetime, ip: str | None, user_agent: str | None
     ) -> bool:
-        c = t.backup_codes.c
-        current = select(t.backup_code_sets.c.id).where(
-            t.backup_code_sets.c.id == set_id, t.backup_code_sets.c.replaced_at.is_(None)
-        )
-        result = self.conn.execute(
-            update(t.backup_codes)
-            .where(c.set_id == set_id, c.position == position, c.used_at.is_(None), c.set_id.in_(current))
-            .values(used_at=at, used_ip=ip, used_user_agent=user_agent)
-        )
-        return result.rowcount == 1
+        parameters = {"p_set": set_id, "p_position": position, "p_at": at, "p_ip": ip, "p_agent": user_agent}
+        return self.conn.execute(_Q.consume_code, parameters).rowcount == 1
 
     def mark_confirmed(self, set_id: str, *, at: datetime) -> None:
         c = t.backup_code_sets.c
