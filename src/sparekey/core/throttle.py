@@ -28,8 +28,11 @@ def code_key(account_id: str) -> str:
     return f"code:{account_id}"
 
 
-def check(tx: Transaction, deps: Deps, key: str, client: Client) -> None:
-    """Raise ``RateLimited`` while the key or the client address must wait."""
+def check(tx: Transaction, deps: Deps, key: str, client: Client) -> bool:
+    """Raise ``RateLimited`` while the key or the client address must wait.
+
+    Returns whether the key has failures on record (a success then has a count to clear).
+    """
     waits = [deps.addresses.retry_after(client.ip) if client.ip else 0]
     throttle = tx.throttles.get(key)
     now = deps.clock.now()
@@ -38,6 +41,7 @@ def check(tx: Transaction, deps: Deps, key: str, client: Client) -> None:
     wait = max(waits)
     if wait > 0:
         raise RateLimited(retry_after=max(1, wait))
+    return throttle is not None
 
 
 def record_failure(
@@ -56,5 +60,6 @@ def record_failure(
         events.record(tx, deps.clock, account_id, events.RATE_LIMITED, client, retry_after=seconds)
 
 
-def record_success(tx: Transaction, key: str) -> None:
-    tx.throttles.reset(key)
+def record_success(tx: Transaction, key: str, *, had_failures: bool = True) -> None:
+    if had_failures:
+        tx.throttles.reset(key)

@@ -53,7 +53,7 @@ def start(
     name = normalise_username(username[:256])
     key = throttle.password_key(name)
     with deps.store.transaction() as tx:
-        throttle.check(tx, deps, key, client)
+        had_failures = throttle.check(tx, deps, key, client)
         account = tx.accounts.by_username(name)
     ok = check_password(deps, account, normalise_password(password))
     if not ok or account is None:
@@ -72,7 +72,7 @@ def start(
                 )
         raise InvalidCredentials()
     with deps.store.transaction() as tx:
-        throttle.record_success(tx, key)
+        throttle.record_success(tx, key, had_failures=had_failures)
         if deps.passwords.needs_rehash(account.password_hash):  # parameters were raised since
             tx.accounts.set_password_hash(account.id, deps.passwords.hash(normalise_password(password)))
         if account.two_factor_enabled:
@@ -122,7 +122,7 @@ def submit_code(
         if account is None:
             raise FlowNotFound()
         key = throttle.code_key(account.id)
-        throttle.check(tx, deps, key, client)
+        had_failures = throttle.check(tx, deps, key, client)
         try:
             verified = second_factor.verify(tx, deps, account, code, client, method=method)
         except CodeError as error:
@@ -142,7 +142,7 @@ def submit_code(
         else:
             if not tx.flows.complete(flow.id):
                 raise FlowExpired()  # rolls back: another request finished this flow first
-            throttle.record_success(tx, key)
+            throttle.record_success(tx, key, had_failures=had_failures)
             token, session = open_session(tx, deps, account, client)
             events.record(
                 tx, deps.clock, account.id, events.SIGN_IN, client, result="success", method=verified.method
