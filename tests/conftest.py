@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sparekey.core.factors.password import Argon2Parameters
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from sparekey.core.clock import FrozenClock
 from sparekey.core.crypto import SecretBox, new_key_string, parse_keys
 from sparekey.core.deps import Deps
+from sparekey.core.factors.password import Argon2Parameters
 from sparekey.core.policy import Policy
 from sparekey.store.address_limiter import WindowAddressLimiter
 from sparekey.store.database import make_engine, sqlite_url
