@@ -308,7 +308,7 @@ def test_backup_codes_used_positions(client: TestClient, user_2fa: ApiUser) -> N
     assert {"code": "backup_code_used", "remaining": 9} in done["notices"]
     status = client.get("/api/v1/me/backup-codes", headers=user_2fa.auth).json()
     assert status["remaining"] == 9 and [u["position"] for u in status["used"]] == [5]
-    assert ISO.match(status["used"][0]["used_at"])
+    assert ISO.match(status["used"][0]["used_at"]) and status["used"][0]["ip"] == "testclient"
 
 
 def test_backup_codes_low_notice(client: TestClient, user_2fa: ApiUser) -> None:

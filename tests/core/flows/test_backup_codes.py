@@ -267,3 +267,20 @@ def test_removing_the_last_factor_ends_the_codes(deps: Deps, person_with_totp: P
     with pytest.raises(TwoFactorDisabled):
         backup_codes.require_status(deps, person_with_totp.id)
     assert not two_factor.overview(deps, person_with_totp.id).account.two_factor_enabled
+
+
+def test_a_new_set_does_not_reset_the_failure_count(deps: Deps, person_with_totp: Person) -> None:
+    from sparekey.core.errors import RateLimited
+
+    current = sudo_current(deps, person_with_totp)
+    flow_id = flow_for(deps, person_with_totp)
+    for attempt in range(9):
+        if attempt == 5:
+            flow_id = flow_for(deps, person_with_totp)
+        with pytest.raises(InvalidCode):
+            sign_in.submit_code(deps, flow_id=flow_id, code=mechanics.generate_code(), client=HOME)
+    new = backup_codes.regenerate(deps, current, HOME)
+    with pytest.raises(InvalidCode):  # the tenth failure in a row, new sheet or not
+        sign_in.submit_code(deps, flow_id=flow_id, code=mechanics.generate_code(), client=HOME)
+    with pytest.raises(RateLimited):
+        sign_in.submit_code(deps, flow_id=flow_for(deps, person_with_totp), code=new.codes[0], client=HOME)

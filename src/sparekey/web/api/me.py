@@ -34,7 +34,10 @@ def status_json(status: Status) -> dict[str, Any]:
         "total": status.total,
         "remaining": status.remaining,
         "confirmed": status.confirmed,
-        "used": [{"position": u.position, "used_at": u.used_at.isoformat()} for u in status.used],
+        "used": [
+            {"position": u.position, "used_at": u.used_at.isoformat(), "ip": u.ip, "user_agent": u.user_agent}
+            for u in status.used
+        ],
     }
 
 
