@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -11,10 +10,10 @@ from fastapi.responses import PlainTextResponse, Response
 from sparekey.core.errors import SparekeyError, TwoFactorDisabled
 from sparekey.core.factors import backup_codes as mechanics
 from sparekey.core.flows import backup_codes
-from sparekey.web.dependencies import Signed
+from sparekey.web.dependencies import Signed, get_deps
 from sparekey.web.i18n import format_when, translate
 from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render
-from sparekey.web.pages.security import SHEET_INSTRUCTIONS, act, codes_page, deps_of, signed_or_login
+from sparekey.web.pages.security import SHEET_INSTRUCTIONS, act, codes_page, signed_or_login
 from sparekey.web.request_info import client_of, language_of
 
 router = APIRouter(prefix="/security/backup-codes")
@@ -23,7 +22,7 @@ router = APIRouter(prefix="/security/backup-codes")
 @router.post("/regenerate")
 def regenerate(request: Request, csrf_token: str = Form("")) -> Response:
     def action(signed: Signed) -> Response:
-        issued = backup_codes.regenerate(deps_of(request), signed.current, client_of(request))
+        issued = backup_codes.regenerate(get_deps(request), signed.current, client_of(request))
         return codes_page(request, signed, issued, first=False)
 
     return act(request, csrf_token, action)
@@ -46,7 +45,7 @@ def _sheet(
     signed = signed_or_login(request)
     if isinstance(signed, Response):
         raise TwoFactorDisabled()
-    status = backup_codes.require_status(deps_of(request), signed.current.account.id)
+    status = backup_codes.require_status(get_deps(request), signed.current.account.id)
     clean = _posted_codes(codes)
     if clean is None or len(clean) != status.total:
         raise TwoFactorDisabled()
@@ -60,7 +59,7 @@ def sheet_text(request: Request, codes: list[str] = Form([]), csrf_token: str = 
     except SparekeyError:
         return redirect(request, "/security")
     lang = language_of(request)
-    issuer = deps_of(request).policy.issuer
+    issuer = get_deps(request).policy.issuer
     lines = [
         translate(lang, "%(issuer)s backup codes", issuer=issuer),
         translate(lang, "Account: %(username)s", username=signed.current.account.username),
@@ -68,7 +67,7 @@ def sheet_text(request: Request, codes: list[str] = Form([]), csrf_token: str = 
             lang,
             "Set #%(number)s, made %(date)s",
             number=status.set_number,
-            date=_date(status.created_at, lang),
+            date=format_when(status.created_at, lang),
         ),
         "",
         *[f"{index:2d}. {code}" for index, code in enumerate(clean, start=1)],
@@ -95,7 +94,7 @@ def print_view(request: Request, codes: list[str] = Form([]), csrf_token: str = 
         codes=clean,
         status=status,
         account=signed.current.account,
-        issuer=deps_of(request).policy.issuer,
+        issuer=get_deps(request).policy.issuer,
         instructions=SHEET_INSTRUCTIONS,
     )
 
@@ -105,7 +104,7 @@ def confirm_form(request: Request) -> Response:
     signed = signed_or_login(request)
     if isinstance(signed, Response):
         return signed
-    status = backup_codes.status(deps_of(request), signed.current.account.id)
+    status = backup_codes.status(get_deps(request), signed.current.account.id)
     if status is None:
         return redirect(request, "/security")
     return render(request, "confirm.html", position=secrets.randbelow(status.total) + 1, status=status)
@@ -119,7 +118,7 @@ def confirm(
     signed = signed_or_login(request)
     if isinstance(signed, Response):
         return signed
-    deps = deps_of(request)
+    deps = get_deps(request)
     try:
         backup_codes.confirm_saved(deps, signed.current.account, position=position, code=code)
     except SparekeyError as error:
@@ -135,7 +134,3 @@ def confirm(
             status=status,
         )
     return redirect(request, "/security", done="codes_confirmed")
-
-
-def _date(value: datetime, lang: str) -> str:
-    return format_when(value, lang)

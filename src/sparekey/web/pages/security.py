@@ -8,12 +8,11 @@ from collections.abc import Callable
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from sparekey.core.deps import Deps
 from sparekey.core.errors import SparekeyError, SudoRequired
 from sparekey.core.flows import accounts, history, sessions, sudo, totp_enrolment, two_factor
 from sparekey.core.flows.backup_codes import IssuedSet
 from sparekey.web.cookies import set_session_cookie
-from sparekey.web.dependencies import Signed, maybe_signed_in
+from sparekey.web.dependencies import Signed, get_deps, maybe_signed_in
 from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render, safe_next
 from sparekey.web.request_info import client_of
 
@@ -50,11 +49,6 @@ SHEET_INSTRUCTIONS = (
 )
 
 
-def deps_of(request: Request) -> Deps:
-    deps: Deps = request.app.state.deps
-    return deps
-
-
 def signed_or_login(request: Request) -> Signed | Response:
     signed = maybe_signed_in(request)
     return signed if signed is not None else redirect(request, "/login")
@@ -65,7 +59,7 @@ def to_sudo(request: Request, back: str = "/security") -> Response:
 
 
 def security_page(request: Request, signed: Signed, status: int = 200, **extra: object) -> Response:
-    deps = deps_of(request)
+    deps = get_deps(request)
     account_id = signed.current.account.id
     view = two_factor.overview(deps, account_id)
     done = request.query_params.get("done", "")
@@ -138,7 +132,7 @@ def enter_sudo(
     target = safe_next(next)
     try:
         _until, token = sudo.enter(
-            deps_of(request),
+            get_deps(request),
             signed.current,
             password=password,
             code=code or None,
@@ -163,7 +157,7 @@ def enter_sudo(
 @router.post("/totp")
 def add_totp(request: Request, name: str = Form(""), csrf_token: str = Form("")) -> Response:
     def action(signed: Signed) -> Response:
-        enrolment = totp_enrolment.begin(deps_of(request), signed.current, name=name or None)
+        enrolment = totp_enrolment.begin(get_deps(request), signed.current, name=name or None)
         return render(
             request,
             "totp_enrol.html",
@@ -179,7 +173,7 @@ def confirm_totp(
     request: Request, authenticator_id: str, code: str = Form(""), csrf_token: str = Form("")
 ) -> Response:
     def action(signed: Signed) -> Response:
-        deps = deps_of(request)
+        deps = get_deps(request)
         try:
             confirmed = totp_enrolment.confirm(
                 deps, signed.current, authenticator_id, code=code, client=client_of(request)
@@ -209,7 +203,7 @@ def codes_page(request: Request, signed: Signed, issued: IssuedSet, *, first: bo
         issued=issued,
         account=signed.current.account,
         first=first,
-        issuer=deps_of(request).policy.issuer,
+        issuer=get_deps(request).policy.issuer,
         position=position,
         instructions=SHEET_INSTRUCTIONS,
     )
@@ -218,7 +212,7 @@ def codes_page(request: Request, signed: Signed, issued: IssuedSet, *, first: bo
 @router.post("/totp/{authenticator_id}/delete")
 def remove_totp(request: Request, authenticator_id: str, csrf_token: str = Form("")) -> Response:
     def action(signed: Signed) -> Response:
-        totp_enrolment.remove(deps_of(request), signed.current, authenticator_id, client=client_of(request))
+        totp_enrolment.remove(get_deps(request), signed.current, authenticator_id, client=client_of(request))
         return redirect(request, "/security", done="totp_removed")
 
     return act(request, csrf_token, action)
@@ -227,7 +221,7 @@ def remove_totp(request: Request, authenticator_id: str, csrf_token: str = Form(
 @router.post("/sessions/{session_id}/revoke")
 def revoke_session(request: Request, session_id: str, csrf_token: str = Form("")) -> Response:
     def action(signed: Signed) -> Response:
-        sessions.revoke(deps_of(request), signed.current, session_id, client_of(request))
+        sessions.revoke(get_deps(request), signed.current, session_id, client_of(request))
         return redirect(request, "/security", done="session_revoked")
 
     return act(request, csrf_token, action)
@@ -237,7 +231,7 @@ def revoke_session(request: Request, session_id: str, csrf_token: str = Form("")
 def change_password(request: Request, new_password: str = Form(""), csrf_token: str = Form("")) -> Response:
     def action(signed: Signed) -> Response:
         accounts.change_password(
-            deps_of(request), signed.current, new_password=new_password, client=client_of(request)
+            get_deps(request), signed.current, new_password=new_password, client=client_of(request)
         )
         return redirect(request, "/security", done="password_changed")
 
@@ -247,7 +241,7 @@ def change_password(request: Request, new_password: str = Form(""), csrf_token: 
 @router.post("/two-factor/disable")
 def disable_two_factor(request: Request, csrf_token: str = Form("")) -> Response:
     def action(signed: Signed) -> Response:
-        two_factor.disable(deps_of(request), signed.current, client_of(request))
+        two_factor.disable(get_deps(request), signed.current, client_of(request))
         return redirect(request, "/security", done="two_factor_disabled")
 
     return act(request, csrf_token, action)
