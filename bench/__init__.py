@@ -1,1 +1,0 @@
-"""Benchmarks that print ratios measured in the same run: ``python -m bench``."""

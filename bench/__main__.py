@@ -1,3 +1,5 @@
-from bench.sign_in import main
+"""``python -m bench``: every benchmark, one run, ratios measured in that run."""
+
+from bench.run import main
 
 main()

@@ -21,6 +21,14 @@ from sparekey.web.request_info import language_of
 
 log = logging.getLogger("sparekey.web")
 
+# Sent with errors answered outside SecurityHeaders (the middleware's own and a 500).
+ERROR_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+
+# Starlette's and FastAPI's own HTTP errors. Their 400 is "There was an error parsing the
+# body" (JSON nested too deeply, not UTF-8, a number too long to convert): unreadable, like
+# invalid JSON, so not a validation_error (which is 422 and names a field).
+HTTP_CODES = {400: "malformed_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
 
 def json_safe(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -79,12 +87,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         lang = language_of(request)
-        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-            error.status_code, "validation_error" if error.status_code < 500 else "internal_error"
-        )
-        return envelope(code, error.status_code, lang)
+        fallback = "validation_error" if error.status_code < 500 else "internal_error"
+        code = HTTP_CODES.get(error.status_code, fallback)
+        return envelope(code, error.status_code, lang, dict(error.headers or {}) or None)  # 405 keeps Allow
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(error).__name__)
-        return envelope("internal_error", 500, language_of(request))
+        # Starlette answers this outside every middleware, so SecurityHeaders never sees it.
+        return envelope("internal_error", 500, language_of(request), dict(ERROR_HEADERS))

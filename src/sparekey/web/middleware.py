@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sparekey.web.errors import error_message
+from sparekey.web.errors import ERROR_HEADERS, error_message
 from sparekey.web.i18n import choose_language
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -25,7 +25,10 @@ async def _send_error(send: Send, scope: Scope, status: int, code: str) -> None:
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            # These answers never reach SecurityHeaders (it sits inside), so they carry the
+            # headers that matter for an error themselves.
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            + [(k.lower().encode(), v.encode()) for k, v in ERROR_HEADERS.items()],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -36,6 +39,10 @@ class BodyLimit:
 
     A streamed body is cut off at the limit; whatever the application then answers is
     replaced by the 413.
+
+    Being the outermost middleware, it also answers 404 to a path holding a NUL character
+    (``/api/v1/login/%00/code``): no resource has such a name, and PostgreSQL refuses NUL in
+    text, so looking the id up would fail with a 500.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -45,6 +52,9 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if "\x00" in scope.get("path", ""):
+            await _send_error(send, scope, 404, "not_found")
             return
         declared = _headers(scope).get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL")
+    return value
+
+
+# Text that is looked up in the database as it is: PostgreSQL refuses NUL in text (a 500).
+LookupText = Annotated[str, AfterValidator(_no_nul)]
 
 
 class RegisterBody(_Body):
@@ -16,7 +28,7 @@ class RegisterBody(_Body):
 
 
 class LoginBody(_Body):
-    username: str = Field(max_length=1000)
+    username: LookupText = Field(max_length=1000)
     password: str = Field(max_length=10_000)
 
 

@@ -1,0 +1,124 @@
+"""What every benchmark shares: the store, the interleaved timing, enrolment, the report lines."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyotp
+
+from sparekey.core.clock import FrozenClock
+from sparekey.core.crypto import SecretBox, new_key_string, parse_keys
+from sparekey.core.deps import Deps
+from sparekey.core.factors.password import Argon2Parameters
+from sparekey.core.flows import accounts, sessions, sign_in, totp_enrolment
+from sparekey.core.models import Client
+from sparekey.core.policy import Policy
+from sparekey.store.address_limiter import WindowAddressLimiter
+from sparekey.store.database import make_engine, sqlite_url
+from sparekey.store.migrate import upgrade
+from sparekey.store.sql import SqlStore
+
+PARAMS = Argon2Parameters()  # the real defaults: OWASP m=19456 KiB, t=2, p=1
+PASSWORD = "correct horse battery staple"
+CLIENT = Client(ip="192.0.2.10", user_agent="sparekey-bench")
+LABEL_WIDTH = 46
+
+# A side of a comparison: called untimed, it does any set-up and returns what to time.
+Side = Callable[[], Callable[[], object]]
+
+
+def same(run: Callable[[], object]) -> Side:
+    """A side with no set-up: time ``run`` itself each round."""
+    return lambda: run
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds per round of each side, in the order they ran."""
+
+    times_a: list[float]
+    times_b: list[float]
+
+    @property
+    def a(self) -> float:
+        return statistics.median(self.times_a)
+
+    @property
+    def b(self) -> float:
+        return statistics.median(self.times_b)
+
+    @property
+    def ratio(self) -> float:
+        """cost(a) / cost(b), from the medians."""
+        return self.a / self.b
+
+
+def interleaved(a: Side, b: Side, rounds: int) -> Timings:
+    """Time ``a`` and ``b`` alternately (A, B, A, B, ...), ``rounds`` times each.
+
+    Machine noise (other processes, frequency changes) then falls on both sides alike.
+    Set-up returned by a side runs outside the timed region.
+    """
+    times_a: list[float] = []
+    times_b: list[float] = []
+    for _ in range(rounds):
+        for side, into in ((a, times_a), (b, times_b)):
+            run = side()
+            start = time.perf_counter()
+            run()
+            into.append(time.perf_counter() - start)
+    return Timings(times_a, times_b)
+
+
+def build(directory: Path) -> Deps:
+    """The use cases on a real, migrated SQLite database; default policy; a frozen clock."""
+    url = sqlite_url(directory)
+    upgrade(make_engine(url))
+    policy = Policy(argon2=PARAMS)
+    return Deps.build(
+        store=SqlStore(make_engine(url)),
+        clock=FrozenClock(),
+        policy=policy,
+        box=SecretBox(parse_keys(new_key_string())),
+        addresses=WindowAddressLimiter(
+            limit=policy.ip_failure_limit, window_seconds=policy.ip_failure_window_seconds
+        ),
+    )
+
+
+def clock_of(deps: Deps) -> FrozenClock:
+    assert isinstance(deps.clock, FrozenClock)
+    return deps.clock
+
+
+def enrolled(deps: Deps, username: str) -> tuple[str, list[str]]:
+    """Register ``username`` and confirm one authenticator app, as tests/conftest.py does.
+
+    Returns the TOTP secret and backup-code set #1 (issued by the confirmation).
+    """
+    accounts.register(deps, username=username, password=PASSWORD)
+    started = sign_in.start(deps, username=username, password=PASSWORD, client=CLIENT)
+    assert isinstance(started, sign_in.Authenticated)
+    current = sessions.authenticate(deps, started.session_token)
+    enrolment = totp_enrolment.begin(deps, current, name="phone")
+    code = pyotp.TOTP(enrolment.secret).at(deps.clock.now())
+    confirmed = totp_enrolment.confirm(deps, current, enrolment.authenticator.id, code=code, client=CLIENT)
+    assert confirmed.backup_codes is not None
+    clock_of(deps).advance(30)  # the confirming code used this time step
+    return enrolment.secret, confirmed.backup_codes.codes
+
+
+def per_second(seconds: float) -> str:
+    return f"{1 / seconds:6.1f}/s"
+
+
+def line(label: str, text: str) -> None:
+    print(f"{label:<{LABEL_WIDTH}} {text}", flush=True)
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
