@@ -95,11 +95,15 @@ def clock_of(deps: Deps) -> FrozenClock:
     return deps.clock
 
 
-def enrolled(deps: Deps, username: str) -> tuple[str, list[str]]:
-    """Register ``username`` and confirm one authenticator app, as tests/conftest.py does.
+@dataclass(frozen=True)
+class Enrolled:
+    secret: str  # the authenticator app's key
+    codes: list[str]  # backup-code set #1
+    client_token: str  # the client the owner signed in from: the benchmarks sign in from it again
 
-    Returns the TOTP secret and backup-code set #1 (issued by the confirmation).
-    """
+
+def enrolled(deps: Deps, username: str) -> Enrolled:
+    """Register ``username`` and confirm one authenticator app, as tests/conftest.py does."""
     accounts.register(deps, username=username, password=PASSWORD)
     started = sign_in.start(deps, username=username, password=PASSWORD, client=CLIENT)
     assert isinstance(started, sign_in.Authenticated)
@@ -109,7 +113,7 @@ def enrolled(deps: Deps, username: str) -> tuple[str, list[str]]:
     confirmed = totp_enrolment.confirm(deps, current, enrolment.authenticator.id, code=code, client=CLIENT)
     assert confirmed.backup_codes is not None
     clock_of(deps).advance(30)  # the confirming code used this time step
-    return enrolment.secret, confirmed.backup_codes.codes
+    return Enrolled(enrolment.secret, confirmed.backup_codes.codes, started.client_token)
 
 
 def per_second(seconds: float) -> str:

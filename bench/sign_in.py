@@ -6,6 +6,9 @@ a) password + TOTP: ``sign_in.start`` then ``sign_in.submit_code`` with a fresh 
 b) the backup-code step (``POST /code`` with a backup code, i.e. ``sign_in.submit_code``),
    against one bare argon2id derivation. Aim: at least 0.9 of the derivation's throughput,
    with 1 and with 4 replaced sets on the account (only the last 3 are read).
+
+Every sign-in comes from the client the owner enrolled from, presenting its client token,
+as a browser with the ``sparekey_clients`` cookie does.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def bare_derivation() -> Callable[[], object]:
 
 def password_and_totp(deps: Deps, rounds: int) -> None:
     clock = clock_of(deps)
-    secret, _codes = enrolled(deps, "alice")
+    alice = enrolled(deps, "alice")
     hash_seconds: list[float] = []
     real_verify = deps.passwords.verify
 
@@ -78,10 +81,12 @@ def password_and_totp(deps: Deps, rounds: int) -> None:
 
     def one_sign_in() -> Callable[[], object]:
         clock.advance(30)  # a fresh time step for each sign-in
-        code = pyotp.TOTP(secret).at(clock.now())  # the phone's work, not timed
+        code = pyotp.TOTP(alice.secret).at(clock.now())  # the phone's work, not timed
 
         def run() -> None:
-            started = sign_in.start(deps, username="alice", password=PASSWORD, client=CLIENT)
+            started = sign_in.start(
+                deps, username="alice", password=PASSWORD, client=CLIENT, client_tokens=[alice.client_token]
+            )
             assert isinstance(started, sign_in.SecondFactorRequired)
             done = sign_in.submit_code(deps, flow_id=started.flow.id, code=code, client=CLIENT)
             assert done.method_used == "totp"
@@ -118,25 +123,27 @@ def backup_code_step(deps: Deps, replaced_sets: int, rounds: int) -> None:
     Codes come from several accounts that each hold exactly ``replaced_sets`` replaced sets
     and a current set, so every timed step sees the same number of sets.
     """
-    codes: list[tuple[str, str]] = []  # (username, unused code of the current set)
+    codes: list[tuple[str, str, str]] = []  # (username, its client token, unused code of the current set)
     index = 0
     while len(codes) < rounds:
         username = f"bob-{replaced_sets}-{index}"
         index += 1
-        _secret, first_set = enrolled(deps, username)
-        current = first_set
+        bob = enrolled(deps, username)
+        current = bob.codes
         with deps.store.transaction() as tx:
             account = tx.accounts.by_username(username)
             assert account is not None
             for _ in range(replaced_sets):
                 current = backup_codes.issue_set(tx, deps, account).codes
-        codes.extend((username, code) for code in current)
+        codes.extend((username, bob.client_token, code) for code in current)
     codes = codes[:rounds]
     codes.reverse()
 
     def one_code_step() -> Callable[[], object]:
-        username, code = codes.pop()
-        started = sign_in.start(deps, username=username, password=PASSWORD, client=CLIENT)
+        username, client_token, code = codes.pop()
+        started = sign_in.start(
+            deps, username=username, password=PASSWORD, client=CLIENT, client_tokens=[client_token]
+        )
         assert isinstance(started, sign_in.SecondFactorRequired)
 
         def run() -> None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
+import hypothesis
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -33,6 +36,20 @@ REDIS_URL = os.environ.get("SPAREKEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15
 FAST_ARGON2 = Argon2Parameters(time_cost=1, memory_cost=64, parallelism=1)
 TEST_KEYS = new_key_string("t1")
 
+# Hypothesis's default 200 ms deadline per example is a hidden timing assertion: a slow or
+# busy machine (argon2id, two cores, server processes) would fail tests that are correct.
+hypothesis.settings.register_profile("sparekey", deadline=None)
+hypothesis.settings.load_profile("sparekey")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose service (PostgreSQL, Redis) is not there, and say why; or fail it
+    when ``SPAREKEY_TEST_REQUIRE_SERVICES`` is set to anything but 0 (scripts/test sets it
+    under CI), where a skipped race test would make a green run that tested nothing."""
+    if os.environ.get("SPAREKEY_TEST_REQUIRE_SERVICES", "") not in ("", "0"):
+        pytest.fail(f"{reason} (SPAREKEY_TEST_REQUIRE_SERVICES is set)", pytrace=False)
+    pytest.skip(reason)
+
 
 def _postgres_available() -> str | None:
     try:
@@ -51,7 +68,7 @@ def postgres_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session, dropped afterwards."""
     reason = _postgres_available()
     if reason:
-        pytest.skip(reason)
+        unavailable(reason)
     name = f"sparekey_test_{secrets.token_hex(4)}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -83,7 +100,7 @@ def _truncate(url: str) -> None:
         conn.execute(
             text(
                 "TRUNCATE accounts, authenticators, sessions, login_flows, events, "
-                "backup_code_sets, backup_codes, throttles CASCADE"
+                "backup_code_sets, backup_codes, throttles, known_clients, totp_refused_steps CASCADE"
             )
         )
     engine.dispose()
@@ -192,3 +209,70 @@ def person_with_totp(deps: Deps, person: Person, clock: FrozenClock) -> Person:
     person.backup_codes = confirmed.backup_codes.codes
     clock.advance(30)
     return person
+
+
+# Counting real argon2 runs ------------------------------------------------------------------
+
+ARGON2_C_FUNCTIONS = frozenset({"argon2_hash", "argon2_verify", "argon2_ctx", "argon2_verify_ctx"})
+"""The functions of argon2-cffi's C binding that run the argon2 computation (the slow part)."""
+
+
+class Argon2Runs:
+    """How many argon2 computations ran, by name of the C function called.
+
+    ``argon2_hash`` (or ``argon2_ctx``) is one derivation: hashing a new password, or deriving
+    a typed backup code. ``argon2_verify`` (or ``argon2_verify_ctx``) is one password check.
+    Python wrappers (``PasswordHasher.verify_dummy``, ``CodeHasher.derive``...) are not what
+    is counted, so a test cannot be fooled by a second run hidden behind another call path.
+    """
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self._lock = threading.Lock()  # runs counted from many threads at once must all count
+
+    def count(self, name: str) -> None:
+        with self._lock:
+            self.calls[name] = self.calls.get(name, 0) + 1
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+    def take(self) -> dict[str, int]:
+        """The runs since the last ``reset``/``take`` as ``{c_function: count}``; resets."""
+        taken = dict(self.calls)
+        self.calls.clear()
+        return taken
+
+
+class _CountingLib:
+    """Stands in for ``argon2.low_level.lib``: forwards every attribute, counts the runs."""
+
+    def __init__(self, real: object, runs: Argon2Runs) -> None:
+        self._real = real
+        self._runs = runs
+
+    def __getattr__(self, name: str) -> object:
+        value = getattr(self._real, name)
+        if name not in ARGON2_C_FUNCTIONS:
+            return value
+        runs = self._runs
+
+        def counted(*args: object) -> object:
+            runs.count(name)
+            return value(*args)
+
+        return counted
+
+
+@pytest.fixture
+def argon2_runs(monkeypatch: pytest.MonkeyPatch) -> Argon2Runs:
+    """Counts real argon2 computations by wrapping argon2-cffi's C binding (``lib``).
+
+    Fixtures that ran before this one (registration, sign-in) may have been counted or not,
+    depending on fixture order: call ``reset()`` right before the step you measure.
+    """
+    import argon2.low_level
+
+    runs = Argon2Runs()
+    monkeypatch.setattr(argon2.low_level, "lib", _CountingLib(argon2.low_level.lib, runs))
+    return runs

@@ -99,3 +99,30 @@ def test_key_is_generated_once_with_a_warning(tmp_path: Path, caplog: pytest.Log
     assert key_file.stat().st_mode & 0o077 == 0
     caplog.clear()
     assert settings.key_ring() == first and caplog.text == ""
+
+
+def test_trusted_proxies_from_the_environment_and_from_toml(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import ipaddress
+
+    assert load_settings().trusted_proxies == ()  # nobody's forwarded headers by default
+    monkeypatch.setenv("SPAREKEY_TRUSTED_PROXIES", " 127.0.0.1, 10.0.0.0/8 ,::1,192.168.1.7/24")
+    assert [str(n) for n in load_settings().trusted_proxies] == [
+        "127.0.0.1/32",
+        "10.0.0.0/8",
+        "::1/128",
+        "192.168.1.0/24",
+    ]
+    monkeypatch.delenv("SPAREKEY_TRUSTED_PROXIES")
+    config = tmp_path / "sparekey.toml"
+    config.write_text('trusted_proxies = ["172.16.0.0/12"]\n')
+    monkeypatch.setenv("SPAREKEY_CONFIG_FILE", str(config))
+    assert load_settings().trusted_proxies == (ipaddress.ip_network("172.16.0.0/12"),)
+
+
+def test_a_bad_trusted_proxy_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPAREKEY_TRUSTED_PROXIES", "10.0.0.0/8,proxy.example")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == "SPAREKEY_TRUSTED_PROXIES: not an IP address or CIDR range: 'proxy.example'"

@@ -12,8 +12,6 @@ from sparekey.store.sql import SqlStore
 
 
 def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
     policy = settings.policy()
     return Deps.build(
         store=SqlStore(make_engine(settings.database())),

@@ -48,8 +48,9 @@ def serve(
     logging.getLogger("alembic").setLevel(logging.WARNING)  # readiness checks would log each probe
     where = settings.database_url and "the configured database" or settings.database()
     typer.echo(f"sparekey {__version__}: serving on http://{host}:{port}/ ({where})", err=True)
+    # Forwarded headers are read by sparekey itself, only from SPAREKEY_TRUSTED_PROXIES.
     uvicorn.run(
-        application, host=host, port=port, proxy_headers=True, server_header=False, log_level="warning"
+        application, host=host, port=port, proxy_headers=False, server_header=False, log_level="warning"
     )
 
 
@@ -61,8 +62,6 @@ def migrate() -> None:
 
     _logging()
     settings = _settings()
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(make_engine(settings.database()))
     typer.echo("sparekey: database is up to date", err=True)
 

@@ -7,14 +7,16 @@ environment variables win over the file.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -23,6 +25,7 @@ from pydantic_settings import (
 from sparekey.core.crypto import KeyRingError, new_key_string, parse_keys
 from sparekey.core.factors.password import Argon2Parameters, PasswordPolicy
 from sparekey.core.policy import Policy
+from sparekey.store.database import private_directory, sqlite_url
 
 log = logging.getLogger("sparekey.settings")
 
@@ -44,6 +47,9 @@ class Settings(BaseSettings):
     issuer: str = Field(default="sparekey", min_length=1, max_length=64)
     default_language: Literal["en", "ja"] = "en"
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    trusted_proxies: Annotated[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode] = Field(
+        default=(), description="addresses or CIDR ranges whose X-Forwarded-* headers are believed"
+    )
 
     argon2_time_cost: int = Field(default=2, ge=1, le=20)
     argon2_memory_cost: int = Field(default=19456, ge=8, le=4 * 1024 * 1024, description="KiB")
@@ -67,6 +73,22 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        networks = []
+        for item in (str(i).strip() for i in items):
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR range: {item!r}") from None
+        return tuple(networks)
 
     @field_validator("encryption_keys")
     @classmethod
@@ -102,8 +124,6 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     def database(self) -> str:
-        from sparekey.store.database import sqlite_url
-
         return self.database_url or sqlite_url(self.data_dir)
 
     def policy(self) -> Policy:
@@ -134,7 +154,7 @@ class Settings(BaseSettings):
             return parse_keys(self.encryption_keys.get_secret_value())
         key_file = self.data_dir / "encryption.key"
         if not key_file.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_directory(self.data_dir)
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(new_key_string() + "\n")

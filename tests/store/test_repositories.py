@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from sparekey.core.crypto import new_id
@@ -16,11 +17,13 @@ from sparekey.core.models import (
     BackupCodeSet,
     Event,
     FlowState,
+    KnownClient,
     LoginFlow,
     Session,
 )
 from sparekey.store.database import make_engine
 from sparekey.store.sql import SqlStore
+from sparekey.store.tables import totp_refused_steps
 
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -188,10 +191,9 @@ def test_consume_race_has_one_winner(store: SqlStore) -> None:
     assert race(8, use) == [False] * 7 + [True]
 
 
-def test_flows_count_attempts_and_fail(store: SqlStore) -> None:
-    account = add_account(store)
+def add_flow(store: SqlStore, account: Account, flow_id: str) -> LoginFlow:
     flow = LoginFlow(
-        id="f" * 32,
+        id=flow_id,
         account_id=account.id,
         state=FlowState.AWAITING_SECOND_FACTOR,
         created_at=NOW,
@@ -199,13 +201,46 @@ def test_flows_count_attempts_and_fail(store: SqlStore) -> None:
     )
     with store.transaction() as tx:
         tx.flows.add(flow)
-        for expected in range(1, 3):
-            counted = tx.flows.count_attempt(flow.id, fail_at=3)
-            assert counted is not None and counted.attempts == expected
-            assert counted.state is FlowState.AWAITING_SECOND_FACTOR
-        counted = tx.flows.count_attempt(flow.id, fail_at=3)
-        assert counted is not None and counted.state is FlowState.FAILED
+    return flow
+
+
+def test_flows_reserve_attempts_then_fail(store: SqlStore) -> None:
+    flow = add_flow(store, add_account(store), "f" * 32)
+    with store.transaction() as tx:
+        assert [tx.flows.reserve_attempt(flow.id, max_attempts=3) for _ in range(4)] == [True] * 3 + [False]
+        tx.flows.fail_if_spent(flow.id, max_attempts=4)
+        assert tx.flows.get(flow.id).state is FlowState.AWAITING_SECOND_FACTOR  # type: ignore[union-attr]
+        tx.flows.fail_if_spent(flow.id, max_attempts=3)
+        failed = tx.flows.get(flow.id)
+        assert failed is not None and failed.state is FlowState.FAILED and failed.attempts == 3
         assert not tx.flows.complete(flow.id)
+
+
+def test_flow_attempt_race_counts_each_once(store: SqlStore) -> None:
+    flow = add_flow(store, add_account(store), "r" * 32)
+
+    def attempt() -> bool:
+        with store.transaction() as tx:
+            return tx.flows.reserve_attempt(flow.id, max_attempts=5)
+
+    assert race(12, attempt) == [False] * 7 + [True] * 5
+
+
+def test_ending_an_accounts_flows(store: SqlStore) -> None:
+    alice, bob = add_account(store), add_account(store, "bob")
+    open_flow, done_flow, other = (
+        add_flow(store, alice, "a" * 32),
+        add_flow(store, alice, "b" * 32),
+        add_flow(store, bob, "c" * 32),
+    )
+    with store.transaction() as tx:
+        assert tx.flows.complete(done_flow.id)
+        assert tx.flows.end_for_account(alice.id) == 1
+        assert tx.flows.get(open_flow.id).state is FlowState.ENDED  # type: ignore[union-attr]
+        assert tx.flows.get(done_flow.id).state is FlowState.COMPLETED  # type: ignore[union-attr]
+        assert tx.flows.get(other.id).state is FlowState.AWAITING_SECOND_FACTOR  # type: ignore[union-attr]
+        assert not tx.flows.reserve_attempt(open_flow.id, max_attempts=5)
+        assert not tx.flows.complete(open_flow.id)
 
 
 def test_flow_completes_once(store: SqlStore) -> None:
@@ -271,21 +306,97 @@ def test_events_newest_first_with_json_data(store: SqlStore) -> None:
 def test_throttle_counts_and_resets(store: SqlStore) -> None:
     with store.transaction() as tx:
         assert tx.throttles.get("k") is None
-        assert tx.throttles.record_failure("k").failures == 1
-        assert tx.throttles.record_failure("k").failures == 2
+        assert tx.throttles.count_attempt("k").failures == 1
+        assert tx.throttles.count_attempt("k").failures == 2
         tx.throttles.set_lock("k", locked_until=NOW, lockouts=1)
-        throttle = tx.throttles.get("k")
-        assert throttle is not None and throttle.locked_until == NOW and throttle.lockouts == 1
+        counted = tx.throttles.count_attempt("k")
+        assert (counted.failures, counted.lockouts, counted.locked_until) == (3, 1, NOW)
         tx.throttles.reset("k")
         assert tx.throttles.get("k") is None
 
 
-def test_throttle_counts_every_concurrent_failure(store: SqlStore) -> None:
-    def fail() -> bool:
-        with store.transaction() as tx:
-            return tx.throttles.record_failure("shared").failures > 0
+def test_throttle_attempts_see_every_earlier_one(store: SqlStore) -> None:
+    """Each concurrent attempt sees a different count: none of them checks on a stale one."""
+    seen: list[int] = []
 
-    assert race(6, fail) == [True] * 6
+    def attempt() -> bool:
+        with store.transaction() as tx:
+            seen.append(tx.throttles.count_attempt("shared").failures)
+        return True
+
+    race(8, attempt)
+    assert sorted(seen) == list(range(1, 9))
+
+
+def test_throttle_attempts_see_a_lock_set_by_an_earlier_one(store: SqlStore) -> None:
+    """The attempt that reaches the limit locks the key in its own transaction; every attempt
+    that comes after it, however close, sees the lock in what its own count returns."""
+    locked: list[bool] = []
+
+    def attempt() -> bool:
+        with store.transaction() as tx:
+            counted = tx.throttles.count_attempt("limit")
+            if counted.locked_until is not None:
+                locked.append(True)
+                return False
+            if counted.failures >= 3:
+                tx.throttles.set_lock("limit", locked_until=NOW, lockouts=counted.lockouts + 1)
+            return True
+
+    assert race(10, attempt) == [False] * 7 + [True] * 3
+
+
+def test_known_clients(store: SqlStore) -> None:
+    alice, bob = add_account(store), add_account(store, "bob")
+    clients = [
+        KnownClient(
+            id=f"{i:024x}", account_id=alice.id, created_at=NOW, last_used_at=NOW + timedelta(minutes=i)
+        )
+        for i in range(4)
+    ]
     with store.transaction() as tx:
-        throttle = tx.throttles.get("shared")
-    assert throttle is not None and throttle.failures == 6
+        for client in clients:
+            tx.known_clients.add(client)
+        ids = [c.id for c in clients]
+        assert {c.id for c in tx.known_clients.find(alice.id, ids)} == set(ids)
+        assert tx.known_clients.find(bob.id, ids) == []  # bound to the account
+        tx.known_clients.touch(clients[0].id, NOW + timedelta(hours=1))
+        tx.known_clients.keep_newest(alice.id, 2)
+        assert {c.id for c in tx.known_clients.find(alice.id, ids)} == {clients[0].id, clients[3].id}
+
+
+def test_a_refused_totp_step_is_never_claimed(store: SqlStore) -> None:
+    account = add_account(store)
+    authenticator = Authenticator(
+        id=new_id(), account_id=account.id, name="phone", secret_enc="x", created_at=NOW, confirmed_at=NOW
+    )
+    with store.transaction() as tx:
+        tx.authenticators.add(authenticator)
+        tx.authenticators.refuse_step(authenticator.id, 105, at=NOW, keep_after=90)
+        tx.authenticators.refuse_step(authenticator.id, 105, at=NOW, keep_after=90)  # idempotent
+        tx.authenticators.refuse_step(authenticator.id, 95, at=NOW, keep_after=90)
+        assert not tx.authenticators.claim_step(
+            authenticator.id, step=105, at=NOW, drift_steps=0, offset_steps=0
+        )
+        assert tx.authenticators.claim_step(authenticator.id, step=104, at=NOW, drift_steps=0, offset_steps=0)
+        # Steps at or before keep_after are forgotten when the next refusal is recorded.
+        tx.authenticators.refuse_step(authenticator.id, 130, at=NOW, keep_after=100)
+        rows = tx.conn.execute(select(totp_refused_steps.c.step)).scalars().all()  # type: ignore[attr-defined]
+        assert sorted(rows) == [105, 130]
+
+
+def test_username_skeletons_are_unique(store: SqlStore) -> None:
+    with store.transaction() as tx:
+        tx.accounts.add(
+            Account(
+                id=new_id(), username="alice", username_skeleton="alice", password_hash="h", created_at=NOW
+            )
+        )
+        found = tx.accounts.by_skeleton("alice")
+        assert found is not None and found.username == "alice"
+    with pytest.raises(IntegrityError), store.transaction() as tx:
+        tx.accounts.add(
+            Account(
+                id=new_id(), username="аlice", username_skeleton="alice", password_hash="h", created_at=NOW
+            )
+        )

@@ -32,10 +32,13 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
+CLIENT_IP = "203.0.113.50"  # the TCP peer of every request the test client sends
+
+
 @pytest.fixture
 def client(tmp_path: Path, clock: FrozenClock) -> Iterator[TestClient]:
     app = create_app(app_settings(tmp_path), clock=clock, migrate=True)
-    with TestClient(app, headers={"Accept-Language": "en"}) as http:
+    with TestClient(app, headers={"Accept-Language": "en"}, client=(CLIENT_IP, 50000)) as http:
         yield http
 
 

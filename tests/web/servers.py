@@ -165,9 +165,15 @@ class Server:
         token: str | None = None,
         timeout: float = 60,
         connection: http.client.HTTPConnection | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Reply:
         connection = connection or self.connect(timeout)
-        headers = {"Accept": "application/json", "Accept-Language": "en", "User-Agent": "sparekey-tests"}
+        headers = {
+            "Accept": "application/json",
+            "Accept-Language": "en",
+            "User-Agent": "sparekey-tests",
+            **(headers or {}),
+        }
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()

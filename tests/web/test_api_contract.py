@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sparekey.core.clock import FrozenClock
-from tests.web.conftest import ApiUser
+from tests.web.conftest import CLIENT_IP, ApiUser
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 
@@ -274,6 +274,54 @@ def test_sudo_errors(client: TestClient, user_2fa: ApiUser) -> None:
     assert client.get("/api/v1/me", headers=user_2fa.auth).status_code == 200
 
 
+def test_change_password(client: TestClient, user: ApiUser) -> None:
+    """``POST /api/v1/me/password {new_password}``: only in sudo mode; a weak password is refused
+    with its reason; a change ends every other session of the account (a stolen session does
+    not survive it) but not this one, only the new password signs in, and it is recorded."""
+    url = "/api/v1/me/password"
+    old_password, new_password = user.password, "a brand new passphrase"
+    user.login()
+    others = [
+        client.post("/api/v1/login", json={"username": "alice", "password": old_password}).json()[
+            "session_token"
+        ]
+        for _ in range(2)
+    ]
+    assert_error(
+        client.post(url, json={"new_password": new_password}, headers=user.auth), 403, "sudo_required"
+    )
+    user.sudo()
+    short = assert_error(
+        client.post(url, json={"new_password": "short"}, headers=user.auth), 422, "password_too_weak"
+    )
+    assert short["reason"] == "too_short"
+    common = assert_error(
+        client.post(url, json={"new_password": "password1"}, headers=user.auth), 422, "password_too_weak"
+    )
+    assert common["reason"] == "common"
+    for token in others:  # the refused changes changed nothing
+        assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+    response = client.post(url, json={"new_password": new_password}, headers=user.auth)
+    assert response.status_code == 204 and response.content == b""
+    for token in others:
+        assert_error(
+            client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}), 401, "not_authenticated"
+        )
+    assert client.get("/api/v1/me", headers=user.auth).status_code == 200
+    assert [s["current"] for s in client.get("/api/v1/me/sessions", headers=user.auth).json()] == [True]
+    assert_error(
+        client.post("/api/v1/login", json={"username": "alice", "password": old_password}),
+        401,
+        "invalid_credentials",
+    )
+    events = client.get("/api/v1/me/events", headers=user.auth).json()
+    changed = [e for e in events if e["type"] == "password_changed"]
+    assert len(changed) == 1 and ISO.match(changed[0]["at"]) and changed[0]["ip"] == CLIENT_IP
+    user.password = new_password
+    assert user.login()["status"] == "authenticated"
+
+
 def test_backup_code_status_and_confirm(client: TestClient, user_2fa: ApiUser) -> None:
     status = client.get("/api/v1/me/backup-codes", headers=user_2fa.auth).json()
     assert {k: status[k] for k in ("set_number", "total", "remaining", "confirmed", "used")} == {
@@ -308,7 +356,7 @@ def test_backup_codes_used_positions(client: TestClient, user_2fa: ApiUser) -> N
     assert {"code": "backup_code_used", "remaining": 9} in done["notices"]
     status = client.get("/api/v1/me/backup-codes", headers=user_2fa.auth).json()
     assert status["remaining"] == 9 and [u["position"] for u in status["used"]] == [5]
-    assert ISO.match(status["used"][0]["used_at"]) and status["used"][0]["ip"] == "testclient"
+    assert ISO.match(status["used"][0]["used_at"]) and status["used"][0]["ip"] == CLIENT_IP
 
 
 def test_backup_codes_low_notice(client: TestClient, user_2fa: ApiUser) -> None:
@@ -373,6 +421,7 @@ def test_events_newest_first(client: TestClient, user_2fa: ApiUser) -> None:
     [
         ("get", "/api/v1/me"),
         ("post", "/api/v1/me/sudo"),
+        ("post", "/api/v1/me/password"),
         ("post", "/api/v1/me/totp"),
         ("delete", "/api/v1/me/totp/x"),
         ("get", "/api/v1/me/backup-codes"),

@@ -2,8 +2,10 @@
 
 Malformed, oversized, mistyped or odd requests get a clear 4xx in the error envelope, with
 a stable code, a message in the request's language and the security headers: never a 500,
-never a stack trace, never an echo of a password or a code. Tests marked ``BOTH_DATABASES``
-also run on PostgreSQL when it is there: it refuses NUL characters in text, SQLite does not.
+never a stack trace, never an echo of a password or a code. An odd code is still a code
+attempt: it counts against the sign-in flow and the account like any wrong code. Tests marked
+``BOTH_DATABASES`` also run on PostgreSQL when it is there: it refuses NUL characters in text,
+SQLite does not. (This file absorbed the older tests/web/test_malformed_input.py.)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sparekey.core.clock import FrozenClock
+from sparekey.core.factors import backup_codes as mechanics
 from sparekey.core.flows import sign_in
 from sparekey.web.app import create_app
 from sparekey.web.messages import ERROR_MESSAGES
@@ -133,7 +136,7 @@ STRING_FIELDS = [(n, f) for n, e in ENDPOINTS.items() for f, v in e.body.items()
 UNREADABLE = [
     b"{", b'{"username": "ali', b'{"username": "a",}', b"{'username': 'a'}", b"{username: 'a'}", b"{}{}",
     b"[" * 10_000 + b"]" * 10_000, b'{"a":' * 10_000 + b"1" + b"}" * 10_000,  # nested 10000 deep
-    b"\xff\xfe\x00\x00", b'{"username": "\xc3\x28"}',  # not UTF-8
+    b"\xff\xfe\x00", b"\xff\xfe\x00\x00", b'{"username": "\xc3\x28"}',  # not UTF-8
     b'{"username": "a", "password": "b", "position": 1' + b"0" * 5000 + b"}",  # too many digits for an int
 ]  # fmt: skip
 NOT_OBJECTS = [b"", b"[]", b"null", b'"text"', b"NaN", b"-Infinity", b"12", b"true", b'[{"code": "1"}]']
@@ -156,8 +159,9 @@ def test_json_that_is_not_an_object_is_a_validation_error(
 
 
 def test_the_optional_totp_body(client: TestClient, token: dict[str, str]) -> None:
-    for raw in (b"", b"null", b"{}", b'{"other": [1, 2]}'):
-        assert post_raw(client, "/api/v1/me/totp", raw, token).status_code == 201
+    # Unknown fields are ignored, even one holding a lone surrogate.
+    for raw in (b"", b"null", b"{}", b'{"other": [1, 2]}', b'{"username": "\\ud800"}'):
+        assert post_raw(client, "/api/v1/me/totp", raw, token).status_code == 201, raw
     for raw in (b"[]", b"NaN", b'"Phone"', b"12"):
         assert (
             assert_envelope(post_raw(client, "/api/v1/me/totp", raw, token), 422)["code"]
@@ -298,6 +302,27 @@ def test_nul_in_a_username_at_sign_in(client: TestClient, user: ApiUser) -> None
     user.login()  # the account is not harmed
 
 
+HOSTILE_USERNAMES = [
+    "\x00admin",
+    "a\u202eb",
+    "<script>alert(1)</script>",
+    "ab",
+    "x" * 500,
+    "💥💥💥",
+    "../../etc",
+]
+
+
+@pytest.mark.parametrize("username", HOSTILE_USERNAMES)
+def test_hostile_usernames_are_refused_by_name(client: TestClient, username: str) -> None:
+    """Registration refuses control characters, direction overrides, markup, names too short or
+    too long, pictographs and paths as 422 naming the field, without echoing the markup."""
+    response = client.post("/api/v1/accounts", json={"username": username, "password": "a good long secret"})
+    error = assert_envelope(response, 422)
+    assert error["code"] == "validation_error" and error["field"] == "username"
+    assert "<script>" not in response.text and "\u202e" not in response.text
+
+
 # Size --------------------------------------------------------------------------------------------
 
 LIMITED = ["accounts", "login", "code", "sudo", "backup_confirm"]
@@ -350,11 +375,6 @@ def test_long_strings_just_under_the_limit(client: TestClient, user: ApiUser) ->
     # Unknown fields are ignored, however big, as long as the body fits.
     body = {"username": "alice", "password": user.password, "padding": "x" * 60_000}
     assert client.post("/api/v1/login", json=body).status_code == 200
-
-
-def test_a_code_over_its_field_limit_is_refused_by_name(client: TestClient, user_2fa: ApiUser) -> None:
-    response = client.post(f"/api/v1/login/{user_2fa.flow()}/code", json={"code": CANARY + "1" * 2000})
-    assert assert_envelope(response, 422)["field"] == "code" and CANARY not in response.text
 
 
 # Path parameters, routes, methods --------------------------------------------------------------
@@ -454,41 +474,106 @@ def test_odd_accept_language(client: TestClient) -> None:
 
 # Codes -------------------------------------------------------------------------------------------
 
-ODD_CODES = ["", "abcdef", "●●●●●●", "١٢٣٤٥٦", "१२३४५६", "🙂🙂🙂🙂🙂🙂", "1" * 1000, "12345\x00",
+
+def _with_wrong_check_character() -> str:
+    body = "ACDEF1234"
+    wrong = next(ch for ch in mechanics.ALPHABET if ch != mechanics.check_character(body))
+    return mechanics.format_code(body + wrong)
+
+
+WRONG_CHECK_CHARACTER = _with_wrong_check_character()  # backup-code shaped: a typo, "code_typo"
+CODE_FIELD_LIMIT = 1000  # CodeBody.code max_length: a longer code never reaches a sign-in flow
+ODD_CODES = ["", "abcdef", "●●●●●●", "١٢٣٤٥٦", "१२३४५६", "🙂🙂🙂🙂🙂🙂", "1" * CODE_FIELD_LIMIT, "12345\x00",
              "\x00" * 6, "\u202e654321", "12345", "1234567", "      ", "' OR 1=1 --", "!!!!!-?????",
-             "123\u200b456x"]  # fmt: skip
+             "123\u200b456x", "12 34 5", WRONG_CHECK_CHARACTER]  # fmt: skip
+ODD_CODE_ANSWERS = {"malformed_code": 400, "code_typo": 400, "invalid_code": 401}  # all counted
+
+
+def sign_in_events(client: TestClient, user: ApiUser) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = client.get("/api/v1/me/events", headers=user.auth).json()
+    return [e for e in events if e["type"] == "sign_in"]
+
+
+def send_odd_code(client: TestClient, user: ApiUser, flow: str, code: str) -> str:
+    """Send ``code`` to ``flow`` and check it was one ordinary failed attempt; its error code.
+
+    Ordinary: answered as a wrong code (not yet ``flow_expired`` or ``rate_limited``) and
+    recorded as exactly one new failed ``sign_in`` event carrying that error code.
+    """
+    seen = {e["id"] for e in sign_in_events(client, user)}
+    response = client.post(f"/api/v1/login/{flow}/code", json={"code": code})
+    error = assert_envelope(response, 400, 401)
+    assert ODD_CODE_ANSWERS.get(error["code"]) == response.status_code, (code[:20], error)
+    if code == WRONG_CHECK_CHARACTER:
+        assert error["code"] == "code_typo"
+    new = [e for e in sign_in_events(client, user) if e["id"] not in seen]
+    assert [(e["result"], e["error_code"]) for e in new] == [("failure", error["code"])], (code[:20], new)
+    return str(error["code"])
 
 
 @BOTH_DATABASES
-def test_odd_codes_are_ordinary_counted_failures(client: TestClient, user_2fa: ApiUser) -> None:
-    for code in ODD_CODES:
+@pytest.mark.parametrize("code", ODD_CODES, ids=lambda code: ascii(code)[:20])
+def test_odd_codes_are_ordinary_counted_failures(client: TestClient, user_2fa: ApiUser, code: str) -> None:
+    """An odd code (empty, letters, foreign digits, emoji, NUL, spaces, a backup code with a
+    typo...) is a code attempt like any wrong one, or guessing could go on for free in odd forms:
+    each adds exactly one to the flow's count (5 end the flow) and one to the account's count of
+    consecutive failures (10 limit the account), and is recorded as one failed sign-in."""
+    url = "/api/v1/login/{}/code"
+    # The flow: four odd codes leave it open (the fifth is still answered as a wrong code), the
+    # fifth ends it, and then even the right code is too late.
+    flow = user_2fa.flow()
+    for _ in range(5):
+        send_odd_code(client, user_2fa, flow, code)
+    response = client.post(url.format(flow), json={"code": user_2fa.totp()})
+    assert assert_envelope(response, 410)["code"] == "flow_expired"
+    # A success resets the account's count, so the next ten failures are counted from zero.
+    user_2fa.clock.advance(30)
+    response = client.post(url.format(user_2fa.flow()), json={"code": user_2fa.totp()})
+    assert response.status_code == 200, response.text
+    # The account: ten in a row across two flows, each answered as a wrong code (so none was
+    # counted twice), then the account is limited, even for the right code in a new flow.
+    for _ in range(2):
         flow = user_2fa.flow()
-        for _ in range(5):  # a flow ends after 5 wrong codes (API.md)
-            response = client.post(f"/api/v1/login/{flow}/code", json={"code": code})
-            error = assert_envelope(response, 400, 401)
-            assert error["code"] in {"malformed_code", "invalid_code"}, (code, error)
-            assert (response.status_code == 400) == (error["code"] == "malformed_code")
-        # Each was counted: the flow is over, even for the right code.
-        response = client.post(f"/api/v1/login/{flow}/code", json={"code": user_2fa.totp()})
-        assert assert_envelope(response, 410)["code"] == "flow_expired"
-        events = client.get("/api/v1/me/events", headers=user_2fa.auth).json()
-        assert [(e["type"], e["result"]) for e in events[:5]] == [("sign_in", "failure")] * 5, code
-        assert {e["error_code"] for e in events[:5]} <= {"malformed_code", "invalid_code"}
-        # A success resets the account's count of consecutive failures.
-        user_2fa.clock.advance(30)
-        response = client.post(f"/api/v1/login/{user_2fa.flow()}/code", json={"code": user_2fa.totp()})
-        assert response.status_code == 200, response.text
+        for _ in range(5):
+            send_odd_code(client, user_2fa, flow, code)
+    response = client.post(url.format(user_2fa.flow()), json={"code": user_2fa.totp()})
+    error = assert_envelope(response, 429)
+    assert error["code"] == "rate_limited" and error["retry_after"] > 0
+    # After the back-off the owner gets in.
+    user_2fa.clock.advance(error["retry_after"])
+    response = client.post(url.format(user_2fa.flow()), json={"code": user_2fa.totp()})
+    assert response.status_code == 200, response.text
 
 
-def test_odd_codes_reach_the_account_limit(client: TestClient, user_2fa: ApiUser) -> None:
+def test_odd_codes_of_every_kind_reach_the_account_limit(client: TestClient, user_2fa: ApiUser) -> None:
+    """Mixed kinds of odd codes add up on the one count of the account."""
     for round_ in range(2):
         flow = user_2fa.flow()
         for code in ODD_CODES[round_ * 5 : round_ * 5 + 5]:
-            assert_envelope(client.post(f"/api/v1/login/{flow}/code", json={"code": code}), 400, 401)
+            send_odd_code(client, user_2fa, flow, code)
     flow = user_2fa.flow()  # 10 consecutive failures: the account is limited
     response = client.post(f"/api/v1/login/{flow}/code", json={"code": user_2fa.totp()})
     error = assert_envelope(response, 429)
     assert error["code"] == "rate_limited" and error["retry_after"] > 0
+
+
+def test_a_code_over_its_field_limit_is_refused_by_name_and_not_counted(
+    client: TestClient, user_2fa: ApiUser
+) -> None:
+    """Not a code attempt, unlike the odd codes above: a code longer than the request schema
+    allows (``CodeBody.code``, 1000 characters) is refused as 422 ``validation_error`` naming
+    the field before it reaches the sign-in flow, so it counts against neither the flow nor the
+    account and records no sign-in event. (A code of exactly 1000 characters is in ODD_CODES.)"""
+    flow = user_2fa.flow()
+    seen = {e["id"] for e in sign_in_events(client, user_2fa)}
+    for too_long in ["1" * (CODE_FIELD_LIMIT + 1), CANARY + "1" * 2000] * 3:  # more than a flow allows
+        response = client.post(f"/api/v1/login/{flow}/code", json={"code": too_long})
+        error = assert_envelope(response, 422)
+        assert error["code"] == "validation_error" and error["field"] == "code"
+        assert CANARY not in response.text
+    assert [e for e in sign_in_events(client, user_2fa) if e["id"] not in seen] == []
+    response = client.post(f"/api/v1/login/{flow}/code", json={"code": user_2fa.totp()})
+    assert response.status_code == 200, response.text
 
 
 def test_full_width_digits_are_a_code(client: TestClient, user_2fa: ApiUser) -> None:
@@ -526,11 +611,13 @@ def test_secrets_never_come_back(client: TestClient, user_2fa: ApiUser) -> None:
     auth = user_2fa.auth
     answers = [
         client.post("/api/v1/login", json={"username": "alice", "password": password}),
+        client.post("/api/v1/login", json={"username": "alice", "password": password + "z" * 3000}),
         client.post("/api/v1/login", json={"username": "alice", "password": [password]}),
         client.post("/api/v1/login", json={"username": "alice", "password": {"value": password}}),
         client.post("/api/v1/accounts", json={"username": "erin", "password": "erin" + CANARY}),
         client.post("/api/v1/accounts", json={"username": "alice", "password": password}),
         client.post(f"/api/v1/login/{user_2fa.flow()}/code", json={"code": backup_shaped}),
+        client.post(f"/api/v1/login/{user_2fa.flow()}/code", json={"code": backup_shaped.replace("-", "")}),
         client.post(f"/api/v1/login/{user_2fa.flow()}/code", json={"code": CANARY}),
         client.post(f"/api/v1/login/{user_2fa.flow()}/code", json={"code": {"code": CANARY}}),
         client.post("/api/v1/me/sudo", json={"password": password, "code": CANARY}, headers=auth),
@@ -613,8 +700,11 @@ def test_rate_limited_speaks_japanese_with_the_number(client: TestClient, user: 
 
 
 def test_security_headers_on_every_kind_of_answer(client: TestClient, user: ApiUser) -> None:
+    """Every answer, the errors that middleware answers itself included, carries the same
+    security headers: nosniff, no-store, no framing (CSP ``frame-ancestors 'none'`` and
+    ``X-Frame-Options``, against clickjacking)."""
     user.login()
-    answers = [
+    from_the_app = [
         client.get("/api/v1/me", headers=user.auth),  # 200
         client.post("/api/v1/me/totp", json={}, headers=user.auth),  # 201
         client.get("/api/v1/me"),  # 401
@@ -622,12 +712,14 @@ def test_security_headers_on_every_kind_of_answer(client: TestClient, user: ApiU
         client.put("/api/v1/login"),  # 405
         client.post("/api/v1/login", json={}),  # 422
         post_raw(client, "/api/v1/login", b"{", {}),  # 400
-        post_raw(client, "/api/v1/login", b"x" * MB10, {}),  # 413, from the middleware
-        client.post("/api/v1/login", json={}, headers={"Sec-Fetch-Site": "cross-site"}),  # 403, likewise
-        client.get("/api/v1/login/%00/code"),  # 404, likewise
-        client.post("/api/v1/logout", headers=user.auth),  # 204
     ]
-    for response in answers:
+    from_the_middleware = [
+        post_raw(client, "/api/v1/login", b"x" * MB10, {}),  # 413
+        client.post("/api/v1/login", json={}, headers={"Sec-Fetch-Site": "cross-site"}),  # 403
+        client.get("/api/v1/login/%00/code"),  # 404
+    ]
+    from_the_app.append(client.post("/api/v1/logout", headers=user.auth))  # 204, last: it signs out
+    for response in from_the_app + from_the_middleware:
         assert response.headers["x-content-type-options"] == "nosniff", (
             response.status_code,
             response.headers,
@@ -635,6 +727,24 @@ def test_security_headers_on_every_kind_of_answer(client: TestClient, user: ApiU
         assert response.headers["cache-control"] == "no-store", (response.status_code, response.headers)
         if response.status_code >= 400:
             assert_envelope(response, response.status_code)
+    for response in from_the_app + from_the_middleware:
+        csp = response.headers.get("content-security-policy", "")
+        assert "frame-ancestors 'none'" in csp, (response.status_code, response.headers)
+        assert response.headers["x-frame-options"] == "DENY", (response.status_code, response.headers)
+        assert "strict-transport-security" not in response.headers  # plain HTTP here
+
+
+def test_strict_transport_security_over_https(tmp_path: Path, clock: FrozenClock) -> None:
+    app = create_app(app_settings(tmp_path), clock=clock, migrate=True)
+    with TestClient(app, base_url="https://testserver") as https:
+        answers = [
+            https.get("/login"),
+            https.get("/api/v1/me"),  # 401
+            post_raw(https, "/api/v1/login", b"x" * MB10, {}),  # 413, from the middleware
+            https.post("/api/v1/login", json={}, headers={"Sec-Fetch-Site": "same-site"}),  # 403, likewise
+        ]
+    for response in answers:
+        assert response.headers["strict-transport-security"] == "max-age=31536000", response.status_code
 
 
 STATE_CHANGES = [("POST", "/api/v1/accounts"), ("POST", "/api/v1/login"), ("POST", "/api/v1/login/f/code"),
@@ -652,12 +762,15 @@ def test_cross_site_browser_requests_are_refused(client: TestClient, token: dict
     assert (
         client.get("/api/v1/me", headers={**token, "Sec-Fetch-Site": "cross-site"}).status_code == 200
     )  # reads
-    for site in ("same-origin", "same-site", "none"):
+    for site in ("same-origin", "none"):  # the page itself, and the user's own navigation
         response = client.post(
             "/api/v1/login", json={"username": "x", "password": "y"}, headers={"Sec-Fetch-Site": site}
         )
         assert assert_envelope(response, 401)["code"] == "invalid_credentials"
-    assert client.post("/api/v1/accounts", json=body).status_code == 201  # the refused one created nothing
+    # A sibling subdomain is "same-site" for cookies, but it is not this origin.
+    response = client.post("/api/v1/accounts", json=body, headers={"Sec-Fetch-Site": "same-site"})
+    assert assert_envelope(response, 403)["code"] == "csrf_failed"
+    assert client.post("/api/v1/accounts", json=body).status_code == 201  # the refused ones created nothing
 
 
 # Property tests ----------------------------------------------------------------------------------

@@ -24,7 +24,9 @@ def visible_messages() -> set[str]:
                     found.add(message)
     found |= set(messages.ERROR_MESSAGES.values()) | set(messages.PASSWORD_REASONS.values())
     found |= set(messages.CLOCK_DIRECTION.values())
+    found |= set(messages.USERNAME_REASONS.values())
     found |= set(security.EVENT_NAMES.values()) | set(security.DONE_MESSAGES.values())
+    found |= set(security.METHOD_NAMES.values()) | set(security.FAILURE_REASONS.values())
     found |= set(security.SHEET_INSTRUCTIONS)
     pages = Path(security.__file__).parent
     for module in pages.glob("*.py"):

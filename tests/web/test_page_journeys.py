@@ -190,6 +190,29 @@ def test_japanese_pages(browser: Browser) -> None:
     assert "<h1>Security</h1>" in browser.get("/security")
 
 
+def test_japanese_activity_names_methods_and_reasons_in_japanese(browser: Browser) -> None:
+    """The history speaks the page's language: no "password" or "invalid_code" in a Japanese list."""
+    browser.http.headers["Accept-Language"] = "ja"
+    browser.register()
+    browser.enable_totp()
+    browser.sign_out()
+    browser.sign_in(code="000000", expect=401)
+    browser.post("/login/code", code=browser.totp())
+    history = browser.get("/security").split('id="history"')[1]
+    assert "失敗 (コードの誤り)" in history and "· 認証アプリ" in history and "· パスワード" in history
+    assert not re.search(r"· (password|totp|backup_code)\b|invalid_code", history), history
+
+
+def test_a_username_that_looks_like_another_is_refused_in_both_languages(browser: Browser) -> None:
+    browser.register("alice")
+    browser.sign_out()
+    for lang, text in (("en", "looks too much like an existing one"), ("ja", "よく似ています")):
+        browser.http.headers["Accept-Language"] = lang
+        browser.get("/register")
+        browser.post("/register", expect=422, username="\u0430lice", password=PASSWORD)
+        assert text in browser.page
+
+
 def test_remove_authenticator_needs_sudo(browser: Browser) -> None:
     browser.register()
     browser.enable_totp()

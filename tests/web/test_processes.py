@@ -31,7 +31,7 @@ from sqlalchemy import create_engine, text
 
 from sparekey.core.crypto import new_key_string
 from sparekey.store.database import sqlite_url
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, unavailable
 from tests.web.servers import Reply, Server, ServerGone, server_env
 
 pytestmark = pytest.mark.slow
@@ -473,11 +473,15 @@ def test_regeneration_switches_sets_atomically_while_old_codes_are_used(
 
 @pytest.fixture
 def redis_pair(tmp_path: Path) -> Iterator[Pair]:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    reason = None
     try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
         client.ping()
     except redis.RedisError as error:
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {type(error).__name__}: {error}")
+        reason = f"Redis not reachable at {REDIS_URL}: {type(error).__name__}: {error}"
+    if reason:  # outside the except block, so that a failure shows the reason alone
+        client.close()
+        unavailable(reason)
     client.flushdb()
     env = server_env(tmp_path, new_key_string(), redis_url=REDIS_URL, ip_failure_limit=5)
     a = Server("A-redis", env, tmp_path)
@@ -516,7 +520,33 @@ def test_client_address_limit_is_shared_by_processes_through_redis(
     server_logs.assert_clean()
 
 
-# -- 6. a crash in the middle of regenerating ------------------------------------------------------------
+# -- 6. forwarded headers reaching a real server from localhost -------------------------------------------
+
+
+def test_a_real_server_ignores_forwarded_headers_by_default(tmp_path: Path, server_logs: LogWatch) -> None:
+    """The review's finding: the server believed X-Forwarded-* from anyone on localhost."""
+    server = Server("F", server_env(tmp_path, new_key_string()), tmp_path)
+    start(server)
+    try:
+        user = RemoteUser(server, "forwarded").register()
+        forged = {
+            "X-Forwarded-For": "9.9.9.10",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "evil.example",
+        }
+        wrong = {"username": user.username, "password": "not the password at all"}
+        assert server.post("/api/v1/login", wrong, headers=forged).status == 401
+        failures = [e for e in user.events(server) if e["type"] == "sign_in" and e["result"] == "failure"]
+        assert [e["ip"] for e in failures] == ["127.0.0.1"], failures
+        page = server.get("/login", headers=forged)
+        assert page.headers["set-cookie"].startswith("sparekey_csrf="), page.headers
+        assert "strict-transport-security" not in page.headers
+        server_logs.assert_clean()
+    finally:
+        stop(server)
+
+
+# -- 7. a crash in the middle of regenerating ------------------------------------------------------------
 
 
 def regenerate_until_killed(

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import secrets
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_BYTES = 32
 _NONCE_BYTES = 12
@@ -51,6 +54,8 @@ class SecretBox:
         if not keys:
             raise KeyRingError("no key given")
         self._keys = {key_id: AESGCM(raw) for key_id, raw in keys.items()}
+        self._raw = dict(keys)
+        self._signers: dict[str, Signer] = {}
         self.current_key_id = next(iter(keys))
 
     def encrypt(self, plaintext: bytes, *, aad: bytes) -> str:
@@ -71,6 +76,41 @@ class SecretBox:
 
     def reencrypt(self, token: str, *, aad: bytes) -> str:
         return self.encrypt(self.decrypt(token, aad=aad), aad=aad)
+
+    def signer(self, purpose: str) -> Signer:
+        """Tags for one purpose ("client-token", "csrf", ...), under keys derived from this ring."""
+        if purpose not in self._signers:
+            info = f"sparekey {purpose}".encode()
+            self._signers[purpose] = Signer(
+                [
+                    HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(raw)
+                    for raw in self._raw.values()
+                ]
+            )
+        return self._signers[purpose]
+
+
+class Signer:
+    """HMAC-SHA-256 tags for values the server hands out and must recognise later.
+
+    Signs with the current key's subkey; a tag made under any configured key verifies, so a
+    key rotation does not invalidate what is out there until the old key is dropped.
+    """
+
+    def __init__(self, keys: list[bytes]) -> None:
+        self._keys = keys
+
+    def sign(self, message: str) -> str:
+        return self._tag(self._keys[0], message)
+
+    def verify(self, message: str, tag: str) -> bool:
+        given = tag.encode("ascii", "replace")
+        return any(hmac.compare_digest(self._tag(key, message).encode(), given) for key in self._keys)
+
+    @staticmethod
+    def _tag(key: bytes, message: str) -> str:
+        digest = hmac.new(key, message.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def new_token(nbytes: int = 32) -> str:

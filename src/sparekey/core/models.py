@@ -17,6 +17,7 @@ class Account:
     email: str | None = None
     two_factor_enabled: bool = False
     backup_salt: bytes | None = None
+    username_skeleton: str | None = None  # see core/usernames.py; for comparison, never shown
 
 
 @dataclass
@@ -57,12 +58,14 @@ class FlowState(enum.StrEnum):
 
     awaiting_second_factor --(right code)--> completed
     awaiting_second_factor --(too many wrong codes)--> failed
+    awaiting_second_factor --(password changed, factor removed, 2FA off)--> ended
     awaiting_second_factor --(expires_at passes)--> (expired; read as such)
     """
 
     AWAITING_SECOND_FACTOR = "awaiting_second_factor"
     COMPLETED = "completed"
     FAILED = "failed"
+    ENDED = "ended"
 
 
 @dataclass
@@ -75,6 +78,18 @@ class LoginFlow:
     attempts: int = 0
     ip: str | None = None
     user_agent: str | None = None
+    known_client_id: str | None = None  # the account's known client that started it, if any
+
+
+@dataclass
+class KnownClient:
+    """A client (browser or app) that has signed in to the account before: it keeps its own
+    failure count, so strangers' failures never limit it. See core/flows/known_clients.py."""
+
+    id: str
+    account_id: str
+    created_at: datetime
+    last_used_at: datetime
 
 
 @dataclass

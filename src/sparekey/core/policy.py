@@ -25,3 +25,5 @@ class Policy:
     backup_code_count: int = 10
     backup_code_sets_recognised: int = 3
     backup_codes_low_at: int = 3
+    known_client_seconds: int = 400 * 86400  # a client unseen this long is a stranger again
+    known_clients_per_account: int = 20

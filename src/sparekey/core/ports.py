@@ -18,6 +18,7 @@ from sparekey.core.models import (
     BackupCode,
     BackupCodeSet,
     Event,
+    KnownClient,
     LoginFlow,
     Session,
     Throttle,
@@ -29,6 +30,7 @@ class Accounts(Protocol):
     def get(self, account_id: str) -> Account | None: ...
     def get_for_update(self, account_id: str) -> Account | None: ...
     def by_username(self, username: str) -> Account | None: ...
+    def by_skeleton(self, skeleton: str) -> Account | None: ...
     def set_password_hash(self, account_id: str, password_hash: str) -> None: ...
     def set_two_factor(self, account_id: str, enabled: bool) -> None: ...
     def set_backup_salt(self, account_id: str, salt: bytes) -> None: ...
@@ -45,7 +47,15 @@ class Authenticators(Protocol):
     def claim_step(
         self, authenticator_id: str, *, step: int, at: datetime, drift_steps: int, offset_steps: int
     ) -> bool:
-        """Atomically record ``step`` as used if it is newer than the last one; True if this call won."""
+        """Atomically record ``step`` as used if it is newer than the last one and was never
+        refused (``refuse_step``); True if this call won."""
+        ...
+
+    def refuse_step(self, authenticator_id: str, step: int, *, at: datetime, keep_after: int) -> None:
+        """Remember that the code of ``step`` was refused (as clock drift): it never works later.
+
+        Steps at or before ``keep_after`` are forgotten: their codes can no longer be accepted.
+        """
         ...
 
     def delete(self, authenticator_id: str) -> None: ...
@@ -69,12 +79,30 @@ class Sessions(Protocol):
 class LoginFlows(Protocol):
     def add(self, flow: LoginFlow) -> None: ...
     def get(self, flow_id: str) -> LoginFlow | None: ...
-    def count_attempt(self, flow_id: str, *, fail_at: int) -> LoginFlow | None:
-        """Add one attempt atomically; the flow turns ``failed`` when attempts reach ``fail_at``."""
+    def reserve_attempt(self, flow_id: str, *, max_attempts: int) -> bool:
+        """Count one attempt before it is checked, atomically: False (nothing counted) when the
+        flow is no longer awaiting a code or already had ``max_attempts``."""
+        ...
+
+    def fail_if_spent(self, flow_id: str, *, max_attempts: int) -> None:
+        """awaiting -> failed once ``max_attempts`` have been counted (after a wrong code)."""
         ...
 
     def complete(self, flow_id: str) -> bool:
-        """awaiting -> completed, atomically; False if another request completed or failed it first."""
+        """awaiting -> completed, atomically; False if another request completed or ended it first."""
+        ...
+
+    def end_for_account(self, account_id: str) -> int:
+        """Every flow of the account still awaiting a code -> ended; how many there were."""
+        ...
+
+
+class KnownClients(Protocol):
+    def add(self, client: KnownClient) -> None: ...
+    def find(self, account_id: str, client_ids: Sequence[str]) -> list[KnownClient]: ...
+    def touch(self, client_id: str, at: datetime) -> None: ...
+    def keep_newest(self, account_id: str, count: int) -> None:
+        """Forget all but the ``count`` most recently used known clients of the account."""
         ...
 
 
@@ -105,8 +133,12 @@ class BackupCodes(Protocol):
 
 class Throttles(Protocol):
     def get(self, key: str) -> Throttle | None: ...
-    def record_failure(self, key: str) -> Throttle:
-        """Add one failure atomically and return the row as it now is."""
+    def count_attempt(self, key: str) -> Throttle:
+        """Add one to the failures under ``key`` atomically and return the row as it now is.
+
+        Concurrent calls for one key are serialised: each sees every earlier call's commit
+        (its count and any lock it set).
+        """
         ...
 
     def set_lock(self, key: str, *, locked_until: datetime, lockouts: int) -> None: ...
@@ -121,6 +153,7 @@ class Transaction(Protocol):
     events: Events
     backup_codes: BackupCodes
     throttles: Throttles
+    known_clients: KnownClients
 
 
 class Store(Protocol):

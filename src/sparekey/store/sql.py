@@ -17,11 +17,23 @@ from sparekey.core.models import (
     BackupCodeSet,
     Event,
     FlowState,
+    KnownClient,
     LoginFlow,
     Session,
     Throttle,
 )
 from sparekey.store import tables as t
+
+
+def _count_attempt(dialect_insert: Any) -> Any:
+    return (
+        dialect_insert(t.throttles)
+        .values(key=bindparam("p_key"), failures=1, lockouts=0)
+        .on_conflict_do_update(
+            index_elements=[t.throttles.c.key], set_={"failures": t.throttles.c.failures + 1}
+        )
+        .returning(*t.throttles.c)
+    )
 
 
 class _Q:
@@ -42,12 +54,16 @@ class _Q:
         .order_by(authenticators.c.created_at, authenticators.c.id)
     )
     confirmed_authenticators_of = authenticators_of.where(authenticators.c.confirmed_at.is_not(None))
+    refused = t.totp_refused_steps
     claim_step = (
         update(authenticators)
         .where(
             authenticators.c.id == bindparam("p_id"),
             authenticators.c.last_used_step.is_(None)
             | (authenticators.c.last_used_step < bindparam("p_step")),
+            ~select(refused.c.step)
+            .where(refused.c.authenticator_id == bindparam("p_id"), refused.c.step == bindparam("p_step"))
+            .exists(),
         )
         .values(
             last_used_step=bindparam("p_step"),
@@ -59,10 +75,14 @@ class _Q:
     insert_session = insert(t.sessions)
     insert_flow = insert(flows)
     flow_by_id = select(flows).where(flows.c.id == bindparam("p_id"))
+    awaiting = flows.c.state == FlowState.AWAITING_SECOND_FACTOR.value
     complete_flow = (
+        update(flows).where(flows.c.id == bindparam("p_id"), awaiting).values(state=FlowState.COMPLETED.value)
+    )
+    reserve_flow_attempt = (
         update(flows)
-        .where(flows.c.id == bindparam("p_id"), flows.c.state == FlowState.AWAITING_SECOND_FACTOR.value)
-        .values(state=FlowState.COMPLETED.value)
+        .where(flows.c.id == bindparam("p_id"), awaiting, flows.c.attempts < bindparam("p_max"))
+        .values(attempts=flows.c.attempts + 1)
     )
     insert_event = insert(t.events)
     current_set = select(sets).where(
@@ -96,6 +116,25 @@ class _Q:
     )
     throttle_by_key = select(t.throttles).where(t.throttles.c.key == bindparam("p_key"))
     delete_throttle = delete(t.throttles).where(t.throttles.c.key == bindparam("p_key"))
+    count_attempt = {"postgresql": _count_attempt(postgresql.insert), "sqlite": _count_attempt(sqlite.insert)}
+    known = t.known_clients
+    insert_known_client = insert(known)
+    find_known_clients = select(known).where(
+        known.c.account_id == bindparam("p_account"), known.c.id.in_(bindparam("p_ids", expanding=True))
+    )
+    touch_known_client = (
+        update(known).where(known.c.id == bindparam("p_id")).values(last_used_at=bindparam("p_at"))
+    )
+    forget_old_known_clients = delete(known).where(
+        known.c.account_id == bindparam("p_account"),
+        known.c.id.not_in(
+            select(known.c.id)
+            .where(known.c.account_id == bindparam("p_account"))
+            .order_by(known.c.last_used_at.desc(), known.c.id.desc())
+            .limit(bindparam("p_keep"))
+            .scalar_subquery()
+        ),
+    )
 
 
 def _row(row: Any) -> dict[str, Any]:
@@ -127,6 +166,10 @@ class SqlAccounts(_Repo):
 
     def by_username(self, username: str) -> Account | None:
         row = self.conn.execute(_Q.account_by_username, {"p_username": username}).first()
+        return Account(**_row(row)) if row else None
+
+    def by_skeleton(self, skeleton: str) -> Account | None:
+        row = self.conn.execute(select(t.accounts).where(t.accounts.c.username_skeleton == skeleton)).first()
         return Account(**_row(row)) if row else None
 
     def set_password_hash(self, account_id: str, password_hash: str) -> None:
@@ -179,6 +222,20 @@ class SqlAuthenticators(_Repo):
             "p_offset": offset_steps,
         }
         return self.conn.execute(_Q.claim_step, parameters).rowcount == 1
+
+    def refuse_step(self, authenticator_id: str, step: int, *, at: datetime, keep_after: int) -> None:
+        refused = t.totp_refused_steps
+        self.conn.execute(
+            delete(refused).where(
+                refused.c.authenticator_id == authenticator_id, refused.c.step <= keep_after
+            )
+        )
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        self.conn.execute(
+            dialect_insert(refused)
+            .values(authenticator_id=authenticator_id, step=step, refused_at=at)
+            .on_conflict_do_nothing()
+        )
 
     def delete(self, authenticator_id: str) -> None:
         self.conn.execute(delete(t.authenticators).where(t.authenticators.c.id == authenticator_id))
@@ -253,18 +310,29 @@ class SqlLoginFlows(_Repo):
         data["state"] = FlowState(data["state"])
         return LoginFlow(**data)
 
-    def count_attempt(self, flow_id: str, *, fail_at: int) -> LoginFlow | None:
+    def reserve_attempt(self, flow_id: str, *, max_attempts: int) -> bool:
+        parameters = {"p_id": flow_id, "p_max": max_attempts}
+        return self.conn.execute(_Q.reserve_flow_attempt, parameters).rowcount == 1
+
+    def fail_if_spent(self, flow_id: str, *, max_attempts: int) -> None:
         c = t.login_flows.c
-        self.conn.execute(update(t.login_flows).where(c.id == flow_id).values(attempts=c.attempts + 1))
         self.conn.execute(
             update(t.login_flows)
-            .where(c.id == flow_id, c.attempts >= fail_at, c.state == FlowState.AWAITING_SECOND_FACTOR.value)
+            .where(c.id == flow_id, c.attempts >= max_attempts, _Q.awaiting)
             .values(state=FlowState.FAILED.value)
         )
-        return self.get(flow_id)
 
     def complete(self, flow_id: str) -> bool:
         return self.conn.execute(_Q.complete_flow, {"p_id": flow_id}).rowcount == 1
+
+    def end_for_account(self, account_id: str) -> int:
+        c = t.login_flows.c
+        result = self.conn.execute(
+            update(t.login_flows)
+            .where(c.account_id == account_id, _Q.awaiting)
+            .values(state=FlowState.ENDED.value)
+        )
+        return int(result.rowcount)
 
 
 class SqlEvents(_Repo):
@@ -339,21 +407,33 @@ class SqlBackupCodes(_Repo):
         )
 
 
+class SqlKnownClients(_Repo):
+    def add(self, client: KnownClient) -> None:
+        self.conn.execute(_Q.insert_known_client, vars(client))
+
+    def find(self, account_id: str, client_ids: Sequence[str]) -> list[KnownClient]:
+        if not client_ids:
+            return []
+        rows = self.conn.execute(_Q.find_known_clients, {"p_account": account_id, "p_ids": list(client_ids)})
+        return [KnownClient(**_row(r)) for r in rows]
+
+    def touch(self, client_id: str, at: datetime) -> None:
+        self.conn.execute(_Q.touch_known_client, {"p_id": client_id, "p_at": at})
+
+    def keep_newest(self, account_id: str, count: int) -> None:
+        self.conn.execute(_Q.forget_old_known_clients, {"p_account": account_id, "p_keep": count})
+
+
 class SqlThrottles(_Repo):
     def get(self, key: str) -> Throttle | None:
         row = self.conn.execute(_Q.throttle_by_key, {"p_key": key}).first()
         return Throttle(**_row(row)) if row else None
 
-    def record_failure(self, key: str) -> Throttle:
-        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        statement = dialect_insert(t.throttles).values(key=key, failures=1, lockouts=0)
-        statement = statement.on_conflict_do_update(
-            index_elements=[t.throttles.c.key], set_={"failures": t.throttles.c.failures + 1}
-        )
-        self.conn.execute(statement)
-        throttle = self.get(key)
-        assert throttle is not None
-        return throttle
+    def count_attempt(self, key: str) -> Throttle:
+        # INSERT ... ON CONFLICT DO UPDATE waits for a concurrent writer of the row and then
+        # works on its committed version, so RETURNING shows every earlier attempt and lock.
+        row = self.conn.execute(_Q.count_attempt[self._dialect], {"p_key": key}).one()
+        return Throttle(**_row(row))
 
     def set_lock(self, key: str, *, locked_until: datetime, lockouts: int) -> None:
         self.conn.execute(
@@ -376,6 +456,7 @@ class SqlTransaction:
         self.events = SqlEvents(conn)
         self.backup_codes = SqlBackupCodes(conn)
         self.throttles = SqlThrottles(conn)
+        self.known_clients = SqlKnownClients(conn)
 
 
 class SqlStore:

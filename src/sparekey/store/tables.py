@@ -61,6 +61,9 @@ accounts = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("two_factor_enabled", Boolean, nullable=False, default=False),
     Column("backup_salt", LargeBinary(32)),
+    # UTS #39 skeleton of the username: one account per look-alike family. Nullable only for
+    # accounts that existed before the rule and clash with an older one.
+    Column("username_skeleton", String(512), unique=True),
 )
 
 authenticators = Table(
@@ -78,6 +81,21 @@ authenticators = Table(
     Column("last_used_at", UTCDateTime),
     Column("drift_steps", Integer, nullable=False, default=0),
     Column("last_offset_steps", Integer),
+)
+
+# Time steps whose code was refused as clock drift: that code must not work when its time
+# comes (a guess answered "your clock is off" would otherwise be worth several guesses).
+totp_refused_steps = Table(
+    "totp_refused_steps",
+    metadata,
+    Column(
+        "authenticator_id",
+        String(32),
+        ForeignKey("authenticators.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("step", BigInteger, primary_key=True),
+    Column("refused_at", UTCDateTime, nullable=False),
 )
 
 sessions = Table(
@@ -107,6 +125,18 @@ login_flows = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("ip", String(64)),
     Column("user_agent", String(512)),
+    Column("known_client_id", String(32)),
+)
+
+known_clients = Table(
+    "known_clients",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=False),
 )
 
 events = Table(

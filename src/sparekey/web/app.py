@@ -19,6 +19,7 @@ from sparekey.web.api import auth, me
 from sparekey.web.middleware import BodyLimit, CrossSiteGuard, SecurityHeaders
 from sparekey.web.pages import router as pages
 from sparekey.web.pages.rendering import CsrfFailed, csrf_failed
+from sparekey.web.proxies import TrustedProxies
 
 log = logging.getLogger("sparekey")
 STATIC = Path(__file__).with_name("static")
@@ -61,7 +62,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool 
             {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
         )
 
-    app.add_middleware(SecurityHeaders)
+    # Added innermost first: a request meets TrustedProxies, SecurityHeaders, BodyLimit,
+    # CrossSiteGuard, then the routes.
     app.add_middleware(CrossSiteGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedProxies, networks=settings.trusted_proxies)
     return app

@@ -1,25 +1,82 @@
-"""The session cookie: HttpOnly, SameSite=Lax; Secure with the __Host- prefix over HTTPS."""
+"""Every cookie sparekey sets, in one place.
+
+All are ``HttpOnly`` and ``Path=/``. Over HTTPS they are ``Secure`` and carry the ``__Host-``
+prefix, which browsers accept only from this very host: a sibling subdomain can neither set
+nor overwrite them. Each is read under the one name that fits the request's scheme, so over
+HTTPS a plain-named cookie (which a sibling could have planted) is ignored.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Literal
+
 from fastapi import Request, Response
 
-from sparekey.web.request_info import SECURE_SESSION_COOKIE, SESSION_COOKIE, is_https, session_cookie_name
+from sparekey.web.request_info import is_https
 
 
-def set_session_cookie(response: Response, request: Request, token: str) -> None:
+class Cookie(StrEnum):
+    SESSION = "sparekey_session"
+    CSRF = "sparekey_csrf"  # the nonce of the pages' signed CSRF tokens
+    FLOW = "sparekey_flow"  # the sign-in flow waiting for a second factor
+    CLIENTS = "sparekey_clients"  # client tokens: this browser is known to these accounts
+
+
+_SAME_SITE: dict[Cookie, Literal["lax", "strict"]] = {Cookie.CSRF: "strict"}
+MAX_CLIENT_TOKENS = 5
+_TOKEN_SEPARATOR = "|"  # client tokens are "<hex id>.<base64url tag>": never this character
+CLIENT_COOKIE_SECONDS = 400 * 86400  # the longest lifetime browsers allow
+
+
+def name_of(request: Request, cookie: Cookie) -> str:
+    return f"__Host-{cookie.value}" if is_https(request) else cookie.value
+
+
+def read(request: Request, cookie: Cookie) -> str | None:
+    return request.cookies.get(name_of(request, cookie)) or None
+
+
+def write(
+    response: Response, request: Request, cookie: Cookie, value: str, *, max_age: int | None = None
+) -> None:
     response.set_cookie(
-        session_cookie_name(request),
-        token,
+        name_of(request, cookie),
+        value,
+        max_age=max_age,
         httponly=True,
-        samesite="lax",
+        samesite=_SAME_SITE.get(cookie, "lax"),
         secure=is_https(request),
         path="/",
     )
 
 
-def clear_session_cookie(response: Response) -> None:
-    for name in (SESSION_COOKIE, SECURE_SESSION_COOKIE):
-        response.delete_cookie(
-            name, path="/", secure=name.startswith("__Host-"), httponly=True, samesite="lax"
-        )
+def clear(response: Response, request: Request, cookie: Cookie) -> None:
+    """Delete the cookie in the browser, if the request carried it."""
+    if name_of(request, cookie) not in request.cookies:
+        return
+    response.delete_cookie(
+        name_of(request, cookie),
+        path="/",
+        secure=is_https(request),
+        httponly=True,
+        samesite=_SAME_SITE.get(cookie, "lax"),
+    )
+
+
+def set_session_cookie(response: Response, request: Request, token: str) -> None:
+    write(response, request, Cookie.SESSION, token)
+
+
+def client_tokens(request: Request) -> list[str]:
+    """The client tokens this browser kept from earlier sign-ins, newest first."""
+    value = read(request, Cookie.CLIENTS) or ""
+    return [token for token in value.split(_TOKEN_SEPARATOR) if token][:MAX_CLIENT_TOKENS]
+
+
+def keep_client_token(response: Response, request: Request, token: str) -> None:
+    """Remember the client token of a sign-in that just succeeded, beside those of other accounts."""
+    kept: Sequence[str] = [token, *(t for t in client_tokens(request) if t != token)]
+    value = _TOKEN_SEPARATOR.join(kept[:MAX_CLIENT_TOKENS])
+    write(response, request, Cookie.CLIENTS, value, max_age=CLIENT_COOKIE_SECONDS)

@@ -10,7 +10,8 @@ from sparekey.core.deps import Deps
 from sparekey.core.errors import NotAuthenticated
 from sparekey.core.flows import sessions
 from sparekey.core.flows.sessions import Current
-from sparekey.web.request_info import bearer_token, cookie_token
+from sparekey.web.cookies import Cookie, read
+from sparekey.web.request_info import bearer_token
 
 
 def get_deps(request: Request) -> Deps:
@@ -31,7 +32,7 @@ def signed_in(request: Request) -> Signed:
     token = bearer_token(request)
     via_cookie = False
     if token is None:
-        token = cookie_token(request)
+        token = read(request, Cookie.SESSION)
         via_cookie = token is not None
     if token is None:
         raise NotAuthenticated()

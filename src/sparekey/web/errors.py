@@ -15,14 +15,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sparekey.core.errors import SparekeyError
+from sparekey.web.headers import security_headers
 from sparekey.web.i18n import translate
-from sparekey.web.messages import CLOCK_DIRECTION, ERROR_MESSAGES, PASSWORD_REASONS
+from sparekey.web.messages import CLOCK_DIRECTION, ERROR_MESSAGES, PASSWORD_REASONS, USERNAME_REASONS
 from sparekey.web.request_info import language_of
 
 log = logging.getLogger("sparekey.web")
-
-# Sent with errors answered outside SecurityHeaders (the middleware's own and a 500).
-ERROR_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 # Starlette's and FastAPI's own HTTP errors. Their 400 is "There was an error parsing the
 # body" (JSON nested too deeply, not UTF-8, a number too long to convert): unreadable, like
@@ -44,6 +42,8 @@ def error_message(code: str, details: dict[str, Any], lang: str) -> str:
         return translate(lang, CLOCK_DIRECTION[direction], minutes=values["minutes"])
     if code == "password_too_weak" and values.get("reason") in PASSWORD_REASONS:
         return translate(lang, PASSWORD_REASONS[values["reason"]], **values)
+    if code == "username_taken" and values.get("reason") in USERNAME_REASONS:
+        return translate(lang, USERNAME_REASONS[values["reason"]])
     template = ERROR_MESSAGES.get(code, ERROR_MESSAGES["internal_error"])
     try:
         return translate(lang, template, **values) if "%(" in template else translate(lang, template)
@@ -95,4 +95,5 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(error).__name__)
         # Starlette answers this outside every middleware, so SecurityHeaders never sees it.
-        return envelope("internal_error", 500, language_of(request), dict(ERROR_HEADERS))
+        headers = security_headers(https=request.url.scheme == "https")
+        return envelope("internal_error", 500, language_of(request), headers)

@@ -43,3 +43,7 @@ PASSWORD_REASONS: dict[str, str] = {
     "common": "This password is too common. Choose one that others are unlikely to use.",
     "contains_username": "Do not use your username in the password.",
 }
+
+USERNAME_REASONS: dict[str, str] = {
+    "looks_like_another": "That username looks too much like an existing one. Choose another one.",
+}

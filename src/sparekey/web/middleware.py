@@ -1,16 +1,22 @@
-"""Pure ASGI middleware: body size cap, cross-site guard, security headers."""
+"""Pure ASGI middleware: security headers, body size cap, cross-site guard.
+
+Order, outermost first (``create_app``): TrustedProxies (web/proxies.py) settles the client
+and scheme; SecurityHeaders adds its headers to every answer below it, including the errors
+that BodyLimit and CrossSiteGuard answer themselves.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sparekey.web.errors import ERROR_HEADERS, error_message
+from sparekey.web.errors import error_message
+from sparekey.web.headers import security_headers
 from sparekey.web.i18n import choose_language
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -25,10 +31,7 @@ async def _send_error(send: Send, scope: Scope, status: int, code: str) -> None:
         {
             "type": "http.response.start",
             "status": status,
-            # These answers never reach SecurityHeaders (it sits inside), so they carry the
-            # headers that matter for an error themselves.
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            + [(k.lower().encode(), v.encode()) for k, v in ERROR_HEADERS.items()],
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -85,26 +88,48 @@ class BodyLimit:
 
 
 class CrossSiteGuard:
-    """Browsers say where a request comes from; refuse state changes sent from other sites.
+    """Refuse state-changing requests that a browser sent from anywhere but this origin.
 
-    A second line behind SameSite cookies and CSRF tokens, for cookie-authenticated calls.
+    A second line behind SameSite cookies and the pages' CSRF tokens. Browsers say where a
+    request comes from (``Sec-Fetch-Site``, ``Origin``); a sibling subdomain is "same-site"
+    for cookies but not same-origin, so only ``same-origin`` (and ``none``, a request the
+    user made directly) passes. Programs that are not browsers send neither header.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] not in _SAFE_METHODS
-            and _headers(scope).get("sec-fetch-site") == "cross-site"
-        ):
+        unsafe = scope["type"] == "http" and scope["method"] not in _SAFE_METHODS
+        if unsafe and not _same_origin(scope, _headers(scope)):
             await _send_error(send, scope, 403, "csrf_failed")
             return
         await self.app(scope, receive, send)
 
 
+def _same_origin(scope: Scope, headers: dict[str, str]) -> bool:
+    site = headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    return _canonical(origin) == _canonical(f"{scope.get('scheme', 'http')}://{headers.get('host', '')}")
+
+
+def _canonical(origin: str) -> str:
+    """``scheme://host[:port]`` in lower case, without the scheme's default port."""
+    origin = origin.strip().lower()
+    for scheme, port in _DEFAULT_PORTS.items():
+        if origin.startswith(f"{scheme}://"):
+            return origin.removesuffix(port)
+    return origin
+
+
 class SecurityHeaders:
+    """Every answer gets the security headers and ``no-store`` (unless it set its own
+    Cache-Control); over HTTPS also HSTS."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -112,22 +137,14 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        extra = [
+            (name.lower().encode(), value.encode())
+            for name, value in security_headers(https=scope.get("scheme") == "https").items()
+        ]
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                extra: list[tuple[bytes, Any]] = [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"x-frame-options", b"DENY"),
-                    (
-                        b"content-security-policy",
-                        b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                        b"frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-                    ),
-                ]
-                if b"cache-control" not in present:
-                    extra.append((b"cache-control", b"no-store"))
                 message["headers"] = list(message.get("headers", [])) + [
                     h for h in extra if h[0] not in present
                 ]

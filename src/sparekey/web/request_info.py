@@ -1,14 +1,18 @@
-"""Reading a request: its language, its client, its session token."""
+"""Reading a request: its language, its client, its session token.
+
+The client address and scheme are the TCP connection's, or what a trusted proxy forwarded
+(``web/proxies.py`` rewrites them before anything here reads them).
+"""
 
 from __future__ import annotations
+
+import ipaddress
 
 from fastapi import Request
 
 from sparekey.core.models import Client
 from sparekey.web.i18n import choose_language
 
-SESSION_COOKIE = "sparekey_session"
-SECURE_SESSION_COOKIE = "__Host-sparekey_session"
 LANG_COOKIE = "lang"
 
 
@@ -28,24 +32,24 @@ def language_of(request: Request) -> str:
 
 
 def client_of(request: Request) -> Client:
-    ip = request.client.host if request.client else None
     agent = request.headers.get("user-agent")
-    return Client(ip=ip[:64] if ip else None, user_agent=agent[:512] if agent else None)
+    return Client(ip=address_of(request), user_agent=agent[:512] if agent else None)
+
+
+def address_of(request: Request) -> str | None:
+    """The client's IP address in its canonical text form, or None if the peer has none."""
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
 
 
 def is_https(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def session_cookie_name(request: Request) -> str:
-    return SECURE_SESSION_COOKIE if is_https(request) else SESSION_COOKIE
-
-
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def cookie_token(request: Request) -> str | None:
-    return request.cookies.get(SECURE_SESSION_COOKIE) or request.cookies.get(SESSION_COOKIE)

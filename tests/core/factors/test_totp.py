@@ -236,7 +236,7 @@ class TestVerifyWindow:
     def test_further_away_is_refused_but_diagnosed(self, offset: int) -> None:
         code = code_for(SECRET, self.server + offset)
         result = verify(secret=SECRET, code=code, at=NOW, last_used_step=None)
-        assert result == DriftSuspected(offset_seconds=offset * PERIOD)
+        assert result == DriftSuspected(offset_seconds=offset * PERIOD, steps=(self.server + offset,))
 
     @pytest.mark.parametrize("offset", [-22, -21, 21, 22, 1000])
     def test_beyond_ten_minutes_is_no_match(self, offset: int) -> None:
@@ -332,7 +332,7 @@ class TestDriftLearning:
 
     def test_without_learned_drift_two_steps_ahead_is_refused(self) -> None:
         result = self.sign_in(10, 2, last_used=None, drift=0, last_offset=None)
-        assert result == DriftSuspected(offset_seconds=60)
+        assert result == DriftSuspected(offset_seconds=60, steps=(self.server + 22,))
 
     def test_one_odd_success_does_not_learn(self) -> None:
         result = self.sign_in(0, 1, last_used=None, drift=0, last_offset=0)
@@ -357,7 +357,7 @@ class TestDriftLearning:
 
     def test_a_stored_drift_out_of_range_is_clamped(self) -> None:
         result = self.sign_in(0, 9, last_used=None, drift=50, last_offset=None)
-        assert result == DriftSuspected(offset_seconds=9 * PERIOD)
+        assert result == DriftSuspected(offset_seconds=9 * PERIOD, steps=(self.server + 9,))
         result = self.sign_in(0, 5, last_used=None, drift=50, last_offset=None)
         assert result == Accepted(step=self.server + 5, offset_steps=5, drift_steps=MAX_LEARNED_DRIFT_STEPS)
 
@@ -370,7 +370,7 @@ class TestDriftLearning:
 
     def test_diagnosis_is_relative_to_the_server_clock(self) -> None:
         result = self.sign_in(0, 8, last_used=None, drift=2, last_offset=None)
-        assert result == DriftSuspected(offset_seconds=8 * PERIOD)
+        assert result == DriftSuspected(offset_seconds=8 * PERIOD, steps=(self.server + 8,))
 
 
 OATHTOOL = shutil.which("oathtool")
@@ -426,7 +426,10 @@ class TestOathtoolInterop:
     def test_clock_off_by_minutes_is_diagnosed(self, seconds: int) -> None:
         # 60 s is two steps: outside the ±1 window, so refused but diagnosed.
         code = oathtool_code(SECRET, utc(NOW + timedelta(seconds=seconds)))
-        assert verify(secret=SECRET, code=code, at=NOW, last_used_step=None) == DriftSuspected(seconds)
+        step = step_at(NOW) + seconds // PERIOD
+        assert verify(secret=SECRET, code=code, at=NOW, last_used_step=None) == DriftSuspected(
+            seconds, (step,)
+        )
 
     @pytest.mark.parametrize("minutes", [11, -11, 60])
     def test_clock_off_by_more_than_ten_minutes_is_no_match(self, minutes: int) -> None:

@@ -12,13 +12,14 @@ from sparekey.core.errors import (
     CodeFromReplacedSet,
     CodeTypo,
     InvalidCode,
+    InvalidCredentials,
     SudoRequired,
     TwoFactorDisabled,
 )
 from sparekey.core.factors import backup_codes as mechanics
 from sparekey.core.flows import backup_codes, history, sign_in, sudo, totp_enrolment, two_factor
 from sparekey.core.models import Client
-from tests.conftest import Person, current_for
+from tests.conftest import Argon2Runs, Person, current_for
 
 HOME = Client(ip="198.51.100.7", user_agent="pytest")
 
@@ -102,59 +103,63 @@ def test_used_code_says_when(deps: Deps, person_with_totp: Person, clock: Frozen
     assert caught.value.details == {"used_at": used_at}
 
 
+def with_wrong_check_character(code: str) -> str:
+    """``code`` (any form) in canonical form with its last symbol, the check character, changed."""
+    canonical = mechanics.normalise(code)
+    assert canonical is not None
+    return canonical[:-1] + next(ch for ch in mechanics.ALPHABET if ch != canonical[-1])
+
+
 def test_typo_costs_no_derivation_but_counts(
-    deps: Deps, person_with_totp: Person, monkeypatch: pytest.MonkeyPatch
+    deps: Deps, person_with_totp: Person, argon2_runs: Argon2Runs
 ) -> None:
+    """A mistyped backup code is caught by its check character before any argon2 run (so typing
+    garbage costs the server nothing), yet it is a counted attempt like any other."""
     assert person_with_totp.backup_codes
     code = mechanics.normalise(person_with_totp.backup_codes[0])
     assert code is not None
     typo = code[:3] + next(ch for ch in mechanics.ALPHABET if ch != code[3]) + code[4:]
-    calls = count_derivations(deps, monkeypatch)
     flow_id = flow_for(deps, person_with_totp)
-    with pytest.raises(CodeTypo):
-        sign_in.submit_code(deps, flow_id=flow_id, code=typo, client=HOME)
-    assert calls == []
-    flow, _, _ = sign_in.live_flow(deps, flow_id)
-    assert flow.attempts == 1
+    for attempt, wrong in enumerate([typo, with_wrong_check_character(code)], start=1):
+        argon2_runs.reset()
+        with pytest.raises(CodeTypo):
+            sign_in.submit_code(deps, flow_id=flow_id, code=wrong, client=HOME)
+        assert argon2_runs.take() == {}
+        flow, _, _ = sign_in.live_flow(deps, flow_id)
+        assert flow.attempts == attempt
 
 
-def count_derivations(deps: Deps, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    hasher = deps.code_hasher
-    real = type(hasher).derive
-
-    class Counting(type(hasher)):  # type: ignore[misc]
-        def derive(self, canonical: str, salt: bytes) -> bytes:
-            calls.append(1)
-            return real(self, canonical, salt)
-
-    monkeypatch.setattr(
-        deps, "code_hasher", Counting(**{f: getattr(hasher, f) for f in hasher.__dataclass_fields__})
-    )
-    return calls
-
-
+@pytest.mark.parametrize("replaced_sets", [0, 1, 4])
 def test_one_derivation_per_attempt_whatever_the_sets(
-    deps: Deps, person_with_totp: Person, monkeypatch: pytest.MonkeyPatch
+    deps: Deps, person_with_totp: Person, argon2_runs: Argon2Runs, replaced_sets: int
 ) -> None:
+    """Checking a backup code costs exactly ONE argon2 run, however many sets are recognised
+    (one salt per account: the derived value is compared with every stored hash), whether the
+    code matches nothing, a replaced set, a set too old to be recognised, or the current one."""
     current = sudo_current(deps, person_with_totp)
-    old_sheets = [person_with_totp.backup_codes]
-    for _ in range(4):
-        old_sheets.append(backup_codes.regenerate(deps, current, HOME).codes)
-    calls = count_derivations(deps, monkeypatch)
-    attempts = [
-        (mechanics.generate_code(), InvalidCode),  # well-formed, matches nothing in 5 sets
-        (old_sheets[-2][1], CodeFromReplacedSet),  # type: ignore[index]
-        (old_sheets[1][1], CodeFromReplacedSet),  # type: ignore[index]
+    assert person_with_totp.backup_codes
+    sheets: list[list[str]] = [person_with_totp.backup_codes]
+    for _ in range(replaced_sets):
+        sheets.append(backup_codes.regenerate(deps, current, HOME).codes)
+    attempts: list[tuple[str, type[Exception]]] = [
+        (mechanics.generate_code(), InvalidCode),  # well-formed, matches nothing in any set
     ]
+    if replaced_sets >= 1:
+        attempts.append((sheets[-2][1], CodeFromReplacedSet))
+    if replaced_sets >= 4:
+        attempts.append((sheets[1][1], CodeFromReplacedSet))  # the oldest set still recognised
+        attempts.append((sheets[0][1], InvalidCode))  # four sets ago: no longer recognised
     for code, error in attempts:
-        calls.clear()
+        flow_id = flow_for(deps, person_with_totp)  # the password step is not what is measured
+        argon2_runs.reset()
         with pytest.raises(error):
-            sign_in.submit_code(deps, flow_id=flow_for(deps, person_with_totp), code=code, client=HOME)
-        assert len(calls) == 1
-    calls.clear()
-    sign_in.submit_code(deps, flow_id=flow_for(deps, person_with_totp), code=old_sheets[-1][0], client=HOME)
-    assert len(calls) == 1
+            sign_in.submit_code(deps, flow_id=flow_id, code=code, client=HOME)
+        assert argon2_runs.take() == {"argon2_hash": 1}, (code, error)
+    flow_id = flow_for(deps, person_with_totp)
+    argon2_runs.reset()
+    done = sign_in.submit_code(deps, flow_id=flow_id, code=sheets[-1][0], client=HOME)
+    assert done.method_used == "backup_code"
+    assert argon2_runs.take() == {"argon2_hash": 1}
 
 
 def test_regenerate_needs_sudo_and_old_codes_explain_themselves(
@@ -232,6 +237,86 @@ def test_confirm_saved_sheet_does_not_use_the_code(deps: Deps, person_with_totp:
     backup_codes.confirm_saved(deps, account, position=7, code=person_with_totp.backup_codes[6].lower())
     status = backup_codes.require_status(deps, person_with_totp.id)
     assert status.confirmed and status.remaining == 10
+
+
+@pytest.mark.parametrize("typed", ["right", "another position's", "wrong check character"])
+def test_confirming_the_saved_sheet_costs_one_derivation_at_most(
+    deps: Deps, person_with_totp: Person, argon2_runs: Argon2Runs, typed: str
+) -> None:
+    """ "I saved them" costs one argon2 run for a well-formed code, right or wrong, and none at
+    all for a code whose check character shows a typo."""
+    codes = person_with_totp.backup_codes
+    assert codes
+    account = current_for(deps, person_with_totp).account  # type: ignore[attr-defined]
+    code = {
+        "right": codes[6],
+        "another position's": codes[5],
+        "wrong check character": with_wrong_check_character(codes[6]),
+    }[typed]
+    argon2_runs.reset()
+    if typed == "right":
+        backup_codes.confirm_saved(deps, account, position=7, code=code)
+        assert argon2_runs.take() == {"argon2_hash": 1}
+        assert backup_codes.require_status(deps, person_with_totp.id).confirmed
+        return
+    with pytest.raises(InvalidCode):
+        backup_codes.confirm_saved(deps, account, position=7, code=code)
+    assert argon2_runs.take() == ({} if typed == "wrong check character" else {"argon2_hash": 1})
+    assert not backup_codes.require_status(deps, person_with_totp.id).confirmed
+
+
+# Sudo mode: what confirming your identity costs ------------------------------------------------
+
+
+def test_sudo_with_the_password_alone_is_one_verify(
+    deps: Deps, person: Person, argon2_runs: Argon2Runs
+) -> None:
+    """Without a second factor, the password alone enters sudo mode: one argon2 verification."""
+    current = current_for(deps, person)
+    argon2_runs.reset()
+    sudo.enter(deps, current, password=person.password, code=None, client=HOME, rotate_token=False)  # type: ignore[arg-type]
+    assert argon2_runs.take() == {"argon2_verify": 1}
+
+
+def test_sudo_with_password_and_backup_code_is_one_verify_and_one_derivation(
+    deps: Deps, person_with_totp: Person, argon2_runs: Argon2Runs
+) -> None:
+    """Password and a backup code: one password verification and one code derivation, and the
+    code is used up like at sign-in."""
+    assert person_with_totp.backup_codes
+    current = current_for(deps, person_with_totp)
+    argon2_runs.reset()
+    sudo.enter(
+        deps,
+        current,  # type: ignore[arg-type]
+        password=person_with_totp.password,
+        code=person_with_totp.backup_codes[0],
+        client=HOME,
+        rotate_token=False,
+    )
+    assert argon2_runs.take() == {"argon2_verify": 1, "argon2_hash": 1}
+    assert backup_codes.require_status(deps, person_with_totp.id).remaining == 9
+
+
+def test_sudo_with_a_wrong_password_derives_no_code(
+    deps: Deps, person_with_totp: Person, argon2_runs: Argon2Runs
+) -> None:
+    """A wrong password stops sudo before the code: one verification, no derivation, and the
+    backup code sent along is neither checked nor used up."""
+    assert person_with_totp.backup_codes
+    current = current_for(deps, person_with_totp)
+    argon2_runs.reset()
+    with pytest.raises(InvalidCredentials):
+        sudo.enter(
+            deps,
+            current,  # type: ignore[arg-type]
+            password="not the password",
+            code=person_with_totp.backup_codes[0],
+            client=HOME,
+            rotate_token=False,
+        )
+    assert argon2_runs.take() == {"argon2_verify": 1}
+    assert backup_codes.require_status(deps, person_with_totp.id).remaining == 10
 
 
 def test_two_factor_off_ends_codes_and_on_again_issues_the_next_set(

@@ -19,7 +19,7 @@ from sparekey.core.errors import (
 )
 from sparekey.core.flows import history, sessions, sign_in
 from sparekey.core.models import Client
-from tests.conftest import Person, totp_now
+from tests.conftest import Argon2Runs, Person, totp_now
 
 HOME = Client(ip="198.51.100.7", user_agent="pytest")
 
@@ -52,13 +52,60 @@ def test_unknown_user_and_wrong_password_fail_alike(deps: Deps, person: Person) 
     assert wrong_password.value.details == unknown.value.details == {}
 
 
-def test_unknown_user_spends_a_password_hash(deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
-    original = deps.passwords.verify_dummy
-    monkeypatch.setattr(deps.passwords, "verify_dummy", lambda pw: (calls.append(pw), original(pw))[1])
-    with pytest.raises(InvalidCredentials):
-        sign_in.start(deps, username="nobody-here", password="whatever-123", client=HOME)
-    assert calls == ["whatever-123"]
+def test_argon2_runs_counts_the_c_binding(argon2_runs: Argon2Runs) -> None:
+    """The counter behind the "one argon2 run per attempt" tests sees real computations."""
+    import argon2
+    from argon2.low_level import Type, hash_secret_raw
+
+    assert argon2_runs.take() == {}
+    hasher = argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    stored = hasher.hash("x")
+    assert argon2_runs.take() == {"argon2_hash": 1}
+    assert hasher.verify(stored, "x")
+    with pytest.raises(argon2.exceptions.VerifyMismatchError):
+        hasher.verify(stored, "y")
+    assert argon2_runs.take() == {"argon2_verify": 2}
+    hash_secret_raw(b"x", b"salt1234", time_cost=1, memory_cost=64, parallelism=1, hash_len=32, type=Type.ID)
+    hash_secret_raw(b"y", b"salt1234", time_cost=1, memory_cost=64, parallelism=1, hash_len=32, type=Type.ID)
+    assert argon2_runs.take() == {"argon2_hash": 2}
+    assert hasher.check_needs_rehash(stored) is False  # parsing a hash is not a run
+    assert argon2_runs.take() == {}
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "signs_in"),
+    [
+        ("alice", "correct horse battery staple", True),
+        ("alice", "not the password", False),
+        ("nobody-here", "whatever-123", False),  # the dummy verification
+        ("alice", "x" * 5000, False),  # longer than the sign-in input cap
+        ("nobody-here", "x" * 5000, False),
+    ],
+    ids=["right-password", "wrong-password", "unknown-username", "long-password", "unknown-long"],
+)
+def test_each_password_attempt_is_one_argon2_verify(
+    deps: Deps, person: Person, argon2_runs: Argon2Runs, username: str, password: str, signs_in: bool
+) -> None:
+    """A password attempt costs exactly one argon2 verification, whoever asks and whatever the
+    answer: a right password, a wrong one and an unknown username take the same work (so the
+    time does not tell whether the account exists), and no attempt costs more than one."""
+    argon2_runs.reset()
+    if signs_in:
+        assert isinstance(
+            sign_in.start(deps, username=username, password=password, client=HOME), sign_in.Authenticated
+        )
+    else:
+        with pytest.raises(InvalidCredentials):
+            sign_in.start(deps, username=username, password=password, client=HOME)
+    assert argon2_runs.take() == {"argon2_verify": 1}
+
+
+def test_first_step_of_a_2fa_account_is_one_argon2_verify(
+    deps: Deps, person_with_totp: Person, argon2_runs: Argon2Runs
+) -> None:
+    argon2_runs.reset()
+    start_flow(deps, person_with_totp)
+    assert argon2_runs.take() == {"argon2_verify": 1}
 
 
 def test_second_factor_flow_with_totp(deps: Deps, person_with_totp: Person) -> None:
@@ -215,3 +262,26 @@ def test_failed_code_events_name_the_kind_recognised(deps: Deps, person_with_tot
         ("unrecognised", "malformed_code", "failure"),
         ("totp", "invalid_code", "failure"),
     ]
+
+
+def test_a_code_refused_as_drift_never_works_later(
+    deps: Deps, person_with_totp: Person, clock: FrozenClock
+) -> None:
+    """A guess answered "your clock is off" is a guess at a future code: when that time comes,
+    the same code is refused as replayed, and both answers count as failed attempts."""
+    future = totp_now(deps, person_with_totp, offset_seconds=90)
+    flow_id = start_flow(deps, person_with_totp)
+    with pytest.raises(ClockDriftSuspected) as drift:
+        sign_in.submit_code(deps, flow_id=flow_id, code=future, client=HOME)
+    assert drift.value.details == {"offset_seconds": 90}
+    clock.advance(90)
+    with pytest.raises(CodeReplayed):
+        sign_in.submit_code(deps, flow_id=flow_id, code=future, client=HOME)
+    flow, _, _ = sign_in.live_flow(deps, flow_id)
+    assert flow.attempts == 2
+    with deps.store.transaction() as tx:
+        counted = tx.throttles.get(f"code:{person_with_totp.id}")
+    assert counted is not None and counted.failures == 2
+    clock.advance(30)  # the next time step's code is a different code, and works
+    done = sign_in.submit_code(deps, flow_id=flow_id, code=totp_now(deps, person_with_totp), client=HOME)
+    assert done.method_used == "totp"

@@ -68,9 +68,15 @@ class Replayed:
 
 @dataclass(frozen=True)
 class DriftSuspected:
-    """The code belongs to a time step up to ±10 minutes away: refused, the clock is the likely cause."""
+    """The code belongs to a time step up to ±10 minutes away: refused, the clock is the likely cause.
+
+    The caller must remember ``steps`` as refused for this authenticator, so that this very
+    code is not accepted when its time comes: otherwise a guess answered "your clock is off"
+    would be a guess at a future code that later works.
+    """
 
     offset_seconds: int  # device clock minus server clock: positive means the device is fast
+    steps: tuple[int, ...] = ()  # every step the code matched
 
 
 @dataclass(frozen=True)
@@ -174,8 +180,9 @@ def verify(
     * Otherwise a match up to ``DRIFT_DIAGNOSIS_STEPS`` (±10 minutes) from the server step
       is ``DriftSuspected`` with the device's clock offset (the match nearest the server
       step). It is never accepted: it only lets the caller say "your clock is N minutes
-      fast/slow" instead of "wrong code". The exact step last accepted, seen again out
-      here, is ``Replayed`` instead: the code is old, not the clock.
+      fast/slow" instead of "wrong code", and the caller burns the matched steps. The
+      exact step last accepted, seen again out here, is ``Replayed`` instead: the code is
+      old, not the clock.
     * Otherwise ``NoMatch``; also for a code that is not exactly ``DIGITS`` ASCII digits.
 
     Drift learning (RFC 6238 §6 resynchronisation, "small consistent drift"): the caller
@@ -220,5 +227,5 @@ def verify(
         return Replayed(step=last_used_step)
     if far_matches:
         nearest = min(far_matches, key=lambda step: (abs(step - server), step))
-        return DriftSuspected(offset_seconds=(nearest - server) * PERIOD)
+        return DriftSuspected(offset_seconds=(nearest - server) * PERIOD, steps=tuple(far_matches))
     return NoMatch()

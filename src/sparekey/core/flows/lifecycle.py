@@ -1,9 +1,11 @@
-"""When second factors come and go, what else changes: the one place for these rules.
+"""When credentials come and go, what else changes: the one place for these rules.
 
 - The first confirmed factor turns 2FA on and issues the first backup-code set.
 - Removing the last factor turns 2FA off and ends the set: an account never has backup
   codes without 2FA.
 - Turning 2FA off removes every factor and ends the set.
+- When the password changes or a factor is removed (``credentials_changed``), every sign-in
+  in progress ends: it was started under the old credentials.
 """
 
 from __future__ import annotations
@@ -31,11 +33,22 @@ def factor_confirmed(
     return issue_set(tx, deps, account, client=client)
 
 
+def credentials_changed(
+    tx: Transaction, account_id: str, *, end_other_sessions_than: str | None = None
+) -> None:
+    """Sign-ins in progress end (open flows; sent codes with them); given the session that
+    made the change, every other session of the account ends too."""
+    tx.flows.end_for_account(account_id)
+    if end_other_sessions_than is not None:
+        tx.sessions.delete_for_account(account_id, except_id=end_other_sessions_than)
+
+
 def factor_removed(
     tx: Transaction, deps: Deps, account: Account, client: Client, *, factor: str, name: str
 ) -> None:
     """Record the removal; without a factor left, 2FA turns off and the codes end."""
     events.record(tx, deps.clock, account.id, events.FACTOR_REMOVED, client, factor=factor, name=name)
+    credentials_changed(tx, account.id)
     if account.two_factor_enabled and real_factor_count(tx, account.id) == 0:
         _turn_off(tx, deps, account, client)
 
@@ -57,6 +70,7 @@ def disable_two_factor(tx: Transaction, deps: Deps, account: Account, client: Cl
 
 
 def _turn_off(tx: Transaction, deps: Deps, account: Account, client: Client) -> None:
+    credentials_changed(tx, account.id)
     tx.accounts.set_two_factor(account.id, False)
     account.two_factor_enabled = False
     tx.backup_codes.end_current_set(account.id, at=deps.clock.now())

@@ -126,6 +126,9 @@ def _verify_totp(tx: Transaction, deps: Deps, account: Account, raw_code: str, c
             replayed = True
         elif isinstance(outcome, totp.DriftSuspected):
             drift.append(outcome.offset_seconds)
+            oldest_acceptable = totp.step_at(at) - totp.DRIFT_DIAGNOSIS_STEPS
+            for step in outcome.steps:
+                tx.authenticators.refuse_step(authenticator.id, step, at=at, keep_after=oldest_acceptable)
     if replayed:
         events.record(tx, deps.clock, account.id, events.TOTP_REPLAY_REFUSED, client)
         raise CodeReplayed()

@@ -1,4 +1,9 @@
-"""Sudo mode: password (and a second factor when the account has one) within the last minutes."""
+"""Sudo mode: password (and a second factor when the account has one) within the last minutes.
+
+Attempts are limited per session (``throttle.sudo_key``), not per username: strangers failing
+to sign in as the owner never keep the owner's own session out of sudo mode. Each attempt is
+counted before the password is checked.
+"""
 
 from __future__ import annotations
 
@@ -18,21 +23,22 @@ def enter(
     deps: Deps, current: Current, *, password: str, code: str | None, client: Client, rotate_token: bool
 ) -> tuple[datetime, str | None]:
     """Returns ``(sudo_until, new_token)``; the token is rotated for cookie sessions."""
-    account = current.account
-    password_key = throttle.password_key(account.username)
-    code_key = throttle.code_key(account.id)
+    account_id = current.account.id
     with deps.store.transaction() as tx:
-        throttle.check(tx, deps, password_key, client)
-        throttle.check(tx, deps, code_key, client)
-        fresh = tx.accounts.get(account.id)
-    if fresh is None:
-        raise InvalidCredentials()
+        attempt = throttle.reserve(
+            tx,
+            deps,
+            throttle.sudo_key(current.session.id),
+            client,
+            account_id=account_id,
+            address_limited=False,
+        )
+        fresh = tx.accounts.get(account_id)
     ok = check_password(deps, fresh, normalise_password(password))
     failure: SparekeyError | None = None
     new_token = None
     with deps.store.transaction() as tx:
-        if not ok:
-            throttle.record_failure(tx, deps, password_key, client, account_id=account.id)
+        if not ok or fresh is None:
             failure = InvalidCredentials()
         elif fresh.two_factor_enabled:
             try:
@@ -40,18 +46,17 @@ def enter(
                     raise InvalidCode(missing=True)
                 second_factor.verify(tx, deps, fresh, code, client, purpose="sudo")
             except CodeError as error:
-                throttle.record_failure(tx, deps, code_key, client, account_id=account.id)
                 failure = error
-        if failure is None:
-            throttle.record_success(tx, password_key)
-            if fresh.two_factor_enabled:
-                throttle.record_success(tx, code_key)
+        if failure is not None:
+            throttle.failed(tx, deps, attempt, client)
+        else:
+            throttle.succeeded(tx, attempt)
             until = deps.clock.now() + timedelta(seconds=deps.policy.sudo_seconds)
             tx.sessions.set_sudo_until(current.session.id, until)
             current.session.sudo_until = until
             if rotate_token:
                 new_token = rotate(tx, current.session)
-            events.record(tx, deps.clock, account.id, events.SUDO, client)
+            events.record(tx, deps.clock, account_id, events.SUDO, client)
     if failure is not None:
         raise failure
     return until, new_token

@@ -10,7 +10,7 @@ from sparekey.core.deps import Deps
 from sparekey.core.errors import ValidationFailed
 from sparekey.core.flows import accounts, sessions, sign_in
 from sparekey.web.api.schemas import CodeBody, LoginBody, RegisterBody, SendBody
-from sparekey.web.cookies import clear_session_cookie
+from sparekey.web.cookies import Cookie, clear
 from sparekey.web.dependencies import Signed, get_deps, signed_in
 from sparekey.web.request_info import client_of
 
@@ -27,6 +27,7 @@ def authenticated_body(result: sign_in.Authenticated) -> dict[str, Any]:
     return {
         "status": "authenticated",
         "session_token": result.session_token,
+        "client_token": result.client_token,
         "method_used": result.method_used,
         "notices": result.notices,
     }
@@ -34,7 +35,13 @@ def authenticated_body(result: sign_in.Authenticated) -> dict[str, Any]:
 
 @router.post("/login")
 def login(body: LoginBody, request: Request, deps: Deps = Depends(get_deps)) -> dict[str, Any]:
-    result = sign_in.start(deps, username=body.username, password=body.password, client=client_of(request))
+    result = sign_in.start(
+        deps,
+        username=body.username,
+        password=body.password,
+        client=client_of(request),
+        client_tokens=[body.client_token] if body.client_token else [],
+    )
     if isinstance(result, sign_in.Authenticated):
         return authenticated_body(result)
     return {
@@ -63,9 +70,9 @@ def send_code(flow_id: str, body: SendBody, deps: Deps = Depends(get_deps)) -> d
 
 
 @router.post("/logout", status_code=204, response_class=Response)
-def logout(signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)) -> Response:
+def logout(request: Request, signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)) -> Response:
     sessions.log_out(deps, signed.current)
     response = Response(status_code=204)
     if signed.via_cookie:
-        clear_session_cookie(response)
+        clear(response, request, Cookie.SESSION)
     return response

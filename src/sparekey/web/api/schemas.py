@@ -30,6 +30,7 @@ class RegisterBody(_Body):
 class LoginBody(_Body):
     username: LookupText = Field(max_length=1000)
     password: str = Field(max_length=10_000)
+    client_token: str | None = Field(default=None, max_length=200)
 
 
 class CodeBody(_Body):

@@ -8,13 +8,20 @@ from fastapi.responses import Response
 from sparekey.core.deps import Deps
 from sparekey.core.errors import FlowExpired, FlowNotFound, SparekeyError
 from sparekey.core.flows import accounts, sessions, sign_in
-from sparekey.web.cookies import clear_session_cookie, set_session_cookie
+from sparekey.web.cookies import (
+    Cookie,
+    clear,
+    client_tokens,
+    keep_client_token,
+    read,
+    set_session_cookie,
+    write,
+)
 from sparekey.web.dependencies import get_deps, maybe_signed_in
 from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render
-from sparekey.web.request_info import client_of, is_https
+from sparekey.web.request_info import client_of
 
 router = APIRouter()
-FLOW_COOKIE = "sparekey_flow"
 
 
 def _signed_in_response(request: Request, result: sign_in.Authenticated) -> Response:
@@ -26,7 +33,8 @@ def _signed_in_response(request: Request, result: sign_in.Authenticated) -> Resp
         query = {"notice": "backup_code_used", "remaining": notices["backup_code_used"]}
     response = redirect(request, "/security", **query)
     set_session_cookie(response, request, result.session_token)
-    response.delete_cookie(FLOW_COOKIE, path="/login")
+    keep_client_token(response, request, result.client_token)
+    clear(response, request, Cookie.FLOW)
     return response
 
 
@@ -82,7 +90,13 @@ def login(
 ) -> Response:
     check_csrf(request, csrf_token)
     try:
-        result = sign_in.start(deps, username=username, password=password, client=client_of(request))
+        result = sign_in.start(
+            deps,
+            username=username,
+            password=password,
+            client=client_of(request),
+            client_tokens=client_tokens(request),
+        )
     except SparekeyError as error:
         return render(
             request, "login.html", error.status, error=error_text(request, error), username=username
@@ -90,20 +104,12 @@ def login(
     if isinstance(result, sign_in.Authenticated):
         return _signed_in_response(request, result)
     response = redirect(request, "/login/code")
-    response.set_cookie(
-        FLOW_COOKIE,
-        result.flow.id,
-        httponly=True,
-        samesite="lax",
-        secure=is_https(request),
-        path="/login",
-        max_age=deps.policy.login_flow_seconds,
-    )
+    write(response, request, Cookie.FLOW, result.flow.id, max_age=deps.policy.login_flow_seconds)
     return response
 
 
 def _code_page(request: Request, deps: Deps, status: int = 200, error: str | None = None) -> Response:
-    flow_id = request.cookies.get(FLOW_COOKIE, "")
+    flow_id = read(request, Cookie.FLOW) or ""
     try:
         _flow, account, methods = sign_in.live_flow(deps, flow_id)
     except (FlowNotFound, FlowExpired):
@@ -123,7 +129,7 @@ def submit_code(
     check_csrf(request, csrf_token)
     try:
         result = sign_in.submit_code(
-            deps, flow_id=request.cookies.get(FLOW_COOKIE, ""), code=code, client=client_of(request)
+            deps, flow_id=read(request, Cookie.FLOW) or "", code=code, client=client_of(request)
         )
     except (FlowNotFound, FlowExpired):
         return redirect(request, "/login", ended="1")
@@ -139,5 +145,5 @@ def logout(request: Request, csrf_token: str = Form(""), deps: Deps = Depends(ge
     if signed is not None:
         sessions.log_out(deps, signed.current)
     response = redirect(request, "/login")
-    clear_session_cookie(response)
+    clear(response, request, Cookie.SESSION)
     return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -12,14 +13,16 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from sparekey.core.crypto import Signer, token_hash
 from sparekey.core.errors import SparekeyError
+from sparekey.web.cookies import Cookie, read, write
 from sparekey.web.errors import error_message
 from sparekey.web.i18n import LANGUAGES, format_when, translate
 from sparekey.web.request_info import LANG_COOKIE, is_https, language_of
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-CSRF_COOKIE = "sparekey_csrf"
 CSRF_FIELD = "csrf_token"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 environment = Environment(
     loader=FileSystemLoader(TEMPLATES),
@@ -33,26 +36,43 @@ class CsrfFailed(Exception):
     """A form without the token this browser was given."""
 
 
+# CSRF tokens are signed double-submit tokens (OWASP): the form carries
+# "<nonce>.<HMAC(nonce | session)>" and the CSRF cookie carries the nonce. A cookie planted
+# by a sibling subdomain is of no use without a tag made with the server's key for the
+# victim's own session, and the tag of one session does not work for another.
+
+
+def _signer(request: Request) -> Signer:
+    signer: Signer = request.app.state.deps.box.signer("csrf")
+    return signer
+
+
+def _bound_to(request: Request, nonce: str) -> str:
+    session = read(request, Cookie.SESSION)
+    return f"{nonce}|{token_hash(session) if session else '-'}"
+
+
 def csrf_token(request: Request) -> str:
-    token = getattr(request.state, "csrf", None) or request.cookies.get(CSRF_COOKIE)
-    if not token or len(token) > 100:
-        token = secrets.token_urlsafe(32)
-    request.state.csrf = token
-    return str(token)
+    nonce = getattr(request.state, "csrf_nonce", None) or read(request, Cookie.CSRF)
+    if not nonce or not _NONCE.fullmatch(nonce):
+        nonce = secrets.token_urlsafe(32)
+    request.state.csrf_nonce = nonce
+    return f"{nonce}.{_signer(request).sign(_bound_to(request, nonce))}"
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:
-    expected = request.cookies.get(CSRF_COOKIE)
-    if not expected or not submitted or not hmac.compare_digest(expected.encode(), submitted.encode()):
+    nonce = read(request, Cookie.CSRF)
+    given, _, tag = (submitted or "").partition(".")
+    if not nonce or not given or not hmac.compare_digest(given.encode(), nonce.encode()):
+        raise CsrfFailed()
+    if not _signer(request).verify(_bound_to(request, nonce), tag):
         raise CsrfFailed()
 
 
 def _with_cookies(request: Request, response: Response) -> Response:
-    token = getattr(request.state, "csrf", None)
-    if token and request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(
-            CSRF_COOKIE, token, httponly=True, samesite="strict", secure=is_https(request), path="/"
-        )
+    nonce = getattr(request.state, "csrf_nonce", None)
+    if nonce and read(request, Cookie.CSRF) != nonce:
+        write(response, request, Cookie.CSRF, nonce)
     chosen = request.query_params.get("lang")
     if chosen in LANGUAGES and request.cookies.get(LANG_COOKIE) != chosen:
         response.set_cookie(

@@ -32,6 +32,23 @@ EVENT_NAMES = {
     "rate_limited": "Too many attempts: sign-in paused",
     "session_revoked": "Session signed out",
 }
+METHOD_NAMES = {
+    "password": "password",
+    "totp": "authenticator app",
+    "backup_code": "backup code",
+    "unrecognised": "unrecognised code",
+}
+FAILURE_REASONS = {
+    "invalid_credentials": "wrong password",
+    "invalid_code": "wrong code",
+    "malformed_code": "not a code",
+    "code_typo": "typo in a backup code",
+    "code_already_used": "code already used",
+    "code_from_replaced_set": "code from a replaced sheet",
+    "code_replayed": "code used twice",
+    "clock_drift_suspected": "device clock off",
+    "rate_limited": "too many attempts",
+}
 DONE_MESSAGES = {
     "sudo": "Identity confirmed. You can make changes for the next 10 minutes.",
     "totp_removed": "The authenticator app was removed.",
@@ -76,6 +93,8 @@ def security_page(request: Request, signed: Signed, status: int = 200, **extra: 
         sessions=sessions.list_sessions(deps, signed.current),
         events=history.recent_events(deps, account_id, limit=30),
         event_names=EVENT_NAMES,
+        method_names=METHOD_NAMES,
+        failure_reasons=FAILURE_REASONS,
         done=DONE_MESSAGES.get(done),
         notice=notice if notice in {"backup_codes_low", "backup_code_used"} else None,
         remaining=remaining if remaining.isdigit() else None,
