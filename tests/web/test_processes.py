@@ -468,6 +468,30 @@ def test_regeneration_switches_sets_atomically_while_old_codes_are_used(
     server_logs.assert_clean()
 
 
+# -- 4b. the per-account limit under a burst spread over both processes ------------------------------
+
+
+def test_a_burst_of_wrong_passwords_gets_only_the_limits_checks(pair: Pair, server_logs: LogWatch) -> None:
+    """80 wrong passwords at once, half to each process: 10 are checked (each checked one is
+    a failure in the history), the other 70 are refused unchecked, and the pause that
+    follows is the first one, not a jump to the longest."""
+    user = RemoteUser(pair.a, "burst").register()
+    shots = [
+        Shot(pair.server(i), "/api/v1/login", {"username": user.username, "password": f"guess {i} for it"})
+        for i in range(80)
+    ]
+
+    replies = race(shots)
+
+    outcomes = Counter(r.outcome for r in replies)
+    assert outcomes == {(401, "invalid_credentials"): 10, (429, "rate_limited"): 70}, outcomes
+    checked = [e for e in user.events(pair.b) if e["type"] == "sign_in" and e["result"] == "failure"]
+    assert len(checked) == 10, checked
+    retry_after = {r.body["error"]["retry_after"] for r in replies if r.status == 429}
+    assert max(retry_after) <= 60, retry_after
+    server_logs.assert_clean()
+
+
 # -- 5. the client-address limit, shared through Redis -------------------------------------------------
 
 
