@@ -10,15 +10,9 @@ from sparekey.core.flows import accounts, sign_in, sudo, totp_enrolment, two_fac
 from sparekey.core.flows.sessions import Current
 from sparekey.core.models import Client
 from tests.conftest import Person, current_for, totp_now
+from tests.core.flows.test_sign_in import start_flow  # a half-finished sign-in, at the code step
 
 HOME = Client(ip="198.51.100.7", user_agent="pytest")
-
-
-def half_finished_sign_in(deps: Deps, person: Person) -> str:
-    """Someone typed the password (perhaps a thief who has it) and now waits at the code step."""
-    started = sign_in.start(deps, username=person.username, password=person.password, client=HOME)
-    assert isinstance(started, sign_in.SecondFactorRequired)
-    return started.flow.id
 
 
 def in_sudo(deps: Deps, person: Person) -> Current:
@@ -32,7 +26,7 @@ def in_sudo(deps: Deps, person: Person) -> Current:
 
 def test_an_open_sign_in_dies_with_a_password_change(deps: Deps, person_with_totp: Person) -> None:
     current = in_sudo(deps, person_with_totp)
-    flow_id = half_finished_sign_in(deps, person_with_totp)
+    flow_id = start_flow(deps, person_with_totp)
     accounts.change_password(deps, current, new_password="a brand new passphrase", client=HOME)
     deps.clock.advance(30)  # type: ignore[attr-defined]
     with pytest.raises(FlowExpired):
@@ -41,7 +35,7 @@ def test_an_open_sign_in_dies_with_a_password_change(deps: Deps, person_with_tot
     person_with_totp.password = "a brand new passphrase"
     done = sign_in.submit_code(
         deps,
-        flow_id=half_finished_sign_in(deps, person_with_totp),
+        flow_id=start_flow(deps, person_with_totp),
         code=totp_now(deps, person_with_totp),
         client=HOME,
     )
@@ -57,7 +51,7 @@ def test_an_open_sign_in_dies_when_a_factor_is_removed(deps: Deps, person_with_t
     totp_enrolment.confirm(
         deps, current, enrolment.authenticator.id, code=totp_now(deps, second), client=HOME
     )
-    flow_id = half_finished_sign_in(deps, person_with_totp)
+    flow_id = start_flow(deps, person_with_totp)
     assert person_with_totp.authenticator_id
     totp_enrolment.remove(deps, current, person_with_totp.authenticator_id, client=HOME)
     deps.clock.advance(30)  # type: ignore[attr-defined]
@@ -67,7 +61,7 @@ def test_an_open_sign_in_dies_when_a_factor_is_removed(deps: Deps, person_with_t
 
 def test_an_open_sign_in_dies_when_two_factor_is_turned_off(deps: Deps, person_with_totp: Person) -> None:
     current = in_sudo(deps, person_with_totp)
-    flow_id = half_finished_sign_in(deps, person_with_totp)
+    flow_id = start_flow(deps, person_with_totp)
     assert person_with_totp.backup_codes
     two_factor.disable(deps, current, HOME)
     with pytest.raises(FlowExpired):
