@@ -62,7 +62,8 @@ accounts = Table(
     Column("two_factor_enabled", Boolean, nullable=False, default=False),
     Column("backup_salt", LargeBinary(32)),
     # UTS #39 skeleton of the username: one account per look-alike family. Nullable only for
-    # accounts that existed before the rule and clash with an older one.
+    # accounts that existed before the rule and clash with an older one. A username character
+    # becomes at most 7 in the skeleton (checked over all of Unicode): 64 -> 448 < 512.
     Column("username_skeleton", String(512), unique=True),
 )
 

@@ -265,3 +265,13 @@ def test_parallel_wrong_sudo_codes_make_at_most_the_limits_checks(
 
     assert outcomes == {"invalid_code": LIMIT, "rate_limited": 60 - LIMIT}, outcomes
     assert argon2_runs.take() == {"argon2_verify": LIMIT}
+
+
+@pytest.mark.parametrize("name", ["x" * 300, "Ａ" * 300, "a b" * 100, "\ufb01" * 250])
+def test_names_no_account_can_have_are_counted_too(shared_deps: Deps, name: str) -> None:
+    """However long or odd the typed name, its failures are counted (and answered) like any."""
+    for _ in range(LIMIT):
+        with pytest.raises(InvalidCredentials):
+            sign_in.start(shared_deps, username=name, password="whatever it is", client=stranger(1))
+    with pytest.raises(RateLimited):
+        sign_in.start(shared_deps, username=name, password="whatever it is", client=stranger(2))
