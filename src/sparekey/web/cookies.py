@@ -14,6 +14,7 @@ from typing import Literal
 
 from fastapi import Request, Response
 
+from sparekey.core.flows.known_clients import MAX_TOKENS
 from sparekey.web.request_info import is_https
 
 
@@ -25,7 +26,6 @@ class Cookie(StrEnum):
 
 
 _SAME_SITE: dict[Cookie, Literal["lax", "strict"]] = {Cookie.CSRF: "strict"}
-MAX_CLIENT_TOKENS = 5
 _TOKEN_SEPARATOR = "|"  # client tokens are "<hex id>.<base64url tag>": never this character
 CLIENT_COOKIE_SECONDS = 400 * 86400  # the longest lifetime browsers allow
 
@@ -72,11 +72,11 @@ def set_session_cookie(response: Response, request: Request, token: str) -> None
 def client_tokens(request: Request) -> list[str]:
     """The client tokens this browser kept from earlier sign-ins, newest first."""
     value = read(request, Cookie.CLIENTS) or ""
-    return [token for token in value.split(_TOKEN_SEPARATOR) if token][:MAX_CLIENT_TOKENS]
+    return [token for token in value.split(_TOKEN_SEPARATOR) if token][:MAX_TOKENS]
 
 
 def keep_client_token(response: Response, request: Request, token: str) -> None:
     """Remember the client token of a sign-in that just succeeded, beside those of other accounts."""
     kept: Sequence[str] = [token, *(t for t in client_tokens(request) if t != token)]
-    value = _TOKEN_SEPARATOR.join(kept[:MAX_CLIENT_TOKENS])
+    value = _TOKEN_SEPARATOR.join(kept[:MAX_TOKENS])
     write(response, request, Cookie.CLIENTS, value, max_age=CLIENT_COOKIE_SECONDS)
