@@ -9,18 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyotp
+from pydantic import SecretStr
 
+from sparekey.bootstrap import build_deps
 from sparekey.core.clock import FrozenClock
-from sparekey.core.crypto import SecretBox, new_key_string, parse_keys
+from sparekey.core.crypto import new_key_string
 from sparekey.core.deps import Deps
 from sparekey.core.factors.password import Argon2Parameters
 from sparekey.core.flows import accounts, sessions, sign_in, totp_enrolment
 from sparekey.core.models import Client
-from sparekey.core.policy import Policy
-from sparekey.store.address_limiter import WindowAddressLimiter
-from sparekey.store.database import make_engine, sqlite_url
+from sparekey.settings import Settings
+from sparekey.store.database import make_engine
 from sparekey.store.migrate import upgrade
-from sparekey.store.sql import SqlStore
 
 PARAMS = Argon2Parameters()  # the real defaults: OWASP m=19456 KiB, t=2, p=1
 PASSWORD = "correct horse battery staple"
@@ -74,20 +74,24 @@ def interleaved(a: Side, b: Side, rounds: int) -> Timings:
     return Timings(times_a, times_b)
 
 
-def build(directory: Path) -> Deps:
-    """The use cases on a real, migrated SQLite database; default policy; a frozen clock."""
-    url = sqlite_url(directory)
-    upgrade(make_engine(url))
-    policy = Policy(argon2=PARAMS)
-    return Deps.build(
-        store=SqlStore(make_engine(url)),
-        clock=FrozenClock(),
-        policy=policy,
-        box=SecretBox(parse_keys(new_key_string())),
-        addresses=WindowAddressLimiter(
-            limit=policy.ip_failure_limit, window_seconds=policy.ip_failure_window_seconds
-        ),
+def bench_settings(directory: Path) -> Settings:
+    """The defaults an operator gets, on an embedded SQLite database in ``directory``."""
+    return Settings(
+        data_dir=directory,
+        database_url=None,  # always the embedded SQLite here, whatever the environment says
+        redis_url=None,
+        encryption_keys=SecretStr(new_key_string()),
+        argon2_time_cost=PARAMS.time_cost,
+        argon2_memory_cost=PARAMS.memory_cost,
+        argon2_parallelism=PARAMS.parallelism,
     )
+
+
+def build(directory: Path) -> Deps:
+    """The use cases on a real, migrated SQLite database; default settings; a frozen clock."""
+    settings = bench_settings(directory)
+    upgrade(make_engine(settings.database()))
+    return build_deps(settings, FrozenClock())
 
 
 def clock_of(deps: Deps) -> FrozenClock:

@@ -11,26 +11,15 @@ from pathlib import Path
 
 import pyotp
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
-from bench.common import PARAMS, PASSWORD, Timings, interleaved, line, per_second, same
+from bench.common import PASSWORD, Timings, bench_settings, interleaved, line, per_second, same
 from bench.sign_in import bare_verify
 from sparekey.core.clock import FrozenClock
-from sparekey.core.crypto import new_key_string
-from sparekey.settings import Settings
 from sparekey.web.app import create_app
 
 
 def sign_in_over_http(directory: Path, rounds: int) -> None:
-    settings = Settings(
-        data_dir=directory,
-        database_url=None,  # always the embedded SQLite here, whatever the environment says
-        redis_url=None,
-        encryption_keys=SecretStr(new_key_string()),
-        argon2_time_cost=PARAMS.time_cost,
-        argon2_memory_cost=PARAMS.memory_cost,
-        argon2_parallelism=PARAMS.parallelism,
-    )
+    settings = bench_settings(directory)
     clock = FrozenClock()
     with TestClient(create_app(settings, clock=clock, migrate=True)) as client:
         timed = _measure(client, clock, rounds)

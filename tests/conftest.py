@@ -12,22 +12,22 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import hypothesis
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from sparekey import bootstrap
 from sparekey.core.clock import FrozenClock
-from sparekey.core.crypto import SecretBox, new_key_string, parse_keys
+from sparekey.core.crypto import new_key_string
+from sparekey.core.delivery import Senders
 from sparekey.core.deps import Deps
 from sparekey.core.factors.password import Argon2Parameters
-from sparekey.core.policy import Policy
-from sparekey.store.address_limiter import WindowAddressLimiter
+from sparekey.settings import Settings
 from sparekey.store.database import make_engine, sqlite_url
 from sparekey.store.migrate import upgrade
-from sparekey.store.sql import SqlStore
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SPAREKEY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -35,6 +35,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("SPAREKEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 FAST_ARGON2 = Argon2Parameters(time_cost=1, memory_cost=64, parallelism=1)
 TEST_KEYS = new_key_string("t1")
+UNUSED_DATA_DIR = Path("/nonexistent/sparekey-test-data")
 
 # Hypothesis's default 200 ms deadline per example is a hidden timing assertion: a slow or
 # busy machine (argon2id, two cores, server processes) would fail tests that are correct.
@@ -100,7 +101,8 @@ def _truncate(url: str) -> None:
         conn.execute(
             text(
                 "TRUNCATE accounts, authenticators, sessions, login_flows, events, "
-                "backup_code_sets, backup_codes, throttles, known_clients, totp_refused_steps CASCADE"
+                "backup_code_sets, backup_codes, throttles, known_clients, totp_refused_steps, "
+                "contacts, sent_codes, messages CASCADE"
             )
         )
     engine.dispose()
@@ -118,29 +120,34 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
+def test_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings as an operator would give them, with argon2 made fast for the tests."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "argon2_time_cost": FAST_ARGON2.time_cost,
+        "argon2_memory_cost": FAST_ARGON2.memory_cost,
+        "argon2_parallelism": FAST_ARGON2.parallelism,
+        "encryption_keys": TEST_KEYS,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def build_deps(url: str, clock: FrozenClock, *, senders: Senders | None = None, **settings: Any) -> Deps:
+    """The use cases on the database at ``url``, built by the application's own factory.
+
+    The data directory is never used: the database is named and the keys are given."""
+    settings_ = test_settings(UNUSED_DATA_DIR, database_url=url, **settings)
+    return bootstrap.build_deps(settings_, clock, senders=senders)
+
+
 @pytest.fixture
-def policy() -> Policy:
-    return Policy(argon2=FAST_ARGON2)
-
-
-def build_deps(url: str, clock: FrozenClock, policy: Policy, *, redis_url: str | None = None) -> Deps:
-    return Deps.build(
-        store=SqlStore(make_engine(url)),
-        clock=clock,
-        policy=policy,
-        box=SecretBox(parse_keys(TEST_KEYS)),
-        addresses=WindowAddressLimiter(
-            limit=policy.ip_failure_limit,
-            window_seconds=policy.ip_failure_window_seconds,
-            redis_url=redis_url,
-        ),
-    )
-
-
-@pytest.fixture
-def deps(sqlite_database: str, clock: FrozenClock, policy: Policy) -> Deps:
+def deps(sqlite_database: str, clock: FrozenClock) -> Deps:
     """Use cases on a real SQLite database (the core suite; the store suite adds PostgreSQL)."""
-    return build_deps(sqlite_database, clock, policy)
+    return build_deps(sqlite_database, clock)
 
 
 @dataclass

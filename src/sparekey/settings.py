@@ -69,6 +69,19 @@ class Settings(BaseSettings):
     ip_failure_window_seconds: int = Field(default=900, ge=1, le=86400)
     backup_code_count: int = Field(default=10, ge=5, le=20)
 
+    # Codes sent to contact points (e-mail, SMS, voice call).
+    email_codes: bool = True
+    sms_codes: bool = True
+    voice_codes: bool = True
+    sent_code_minutes: int = Field(default=10, ge=1, le=60)
+    resend_seconds: int = Field(default=60, ge=10, le=3600)
+    sends_per_destination_hour: int = Field(default=10, ge=1, le=1000)
+    sends_per_destination_day: int = Field(default=20, ge=1, le=10000)
+    sends_per_account_day: int = Field(default=30, ge=1, le=10000)
+    sends_per_address_day: int = Field(default=50, ge=1, le=100000)
+
+    # Senders (sparekey/delivery/): how messages leave.
+
     @field_validator("database_url", "redis_url")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
@@ -146,6 +159,21 @@ class Settings(BaseSettings):
             ip_failure_limit=self.ip_failure_limit,
             ip_failure_window_seconds=self.ip_failure_window_seconds,
             backup_code_count=self.backup_code_count,
+            code_methods=frozenset(
+                method
+                for method, allowed in {
+                    "email": self.email_codes,
+                    "sms": self.sms_codes,
+                    "voice": self.voice_codes,
+                }.items()
+                if allowed
+            ),
+            sent_code_seconds=self.sent_code_minutes * 60,
+            resend_seconds=self.resend_seconds,
+            sends_per_destination_hour=self.sends_per_destination_hour,
+            sends_per_destination_day=self.sends_per_destination_day,
+            sends_per_account_day=self.sends_per_account_day,
+            sends_per_address_day=self.sends_per_address_day,
         )
 
     def key_ring(self) -> dict[str, bytes]:

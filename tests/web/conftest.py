@@ -13,23 +13,11 @@ from fastapi.testclient import TestClient
 from sparekey.core.clock import FrozenClock
 from sparekey.settings import Settings
 from sparekey.web.app import create_app
-from tests.conftest import TEST_KEYS
+from tests.conftest import test_settings
 
 
 def app_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": tmp_path,
-        "argon2_time_cost": 1,
-        "argon2_memory_cost": 64,
-        "encryption_keys": TEST_KEYS,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
+    return test_settings(tmp_path, **overrides)
 
 
 CLIENT_IP = "203.0.113.50"  # the TCP peer of every request the test client sends

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from jinja2.ext import babel_extract
 
+from sparekey.i18n import catalogue, choose_language, translate
 from sparekey.web import messages
-from sparekey.web.i18n import catalogue, choose_language, translate
 from sparekey.web.pages import security
 from sparekey.web.pages.rendering import TEMPLATES
 

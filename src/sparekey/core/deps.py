@@ -1,4 +1,8 @@
-"""What every use case is handed: storage, time, policy and the hashers. No request, no globals."""
+"""What every use case is handed: storage, time, policy, hashers, delivery. No request, no globals.
+
+``bootstrap.build_deps`` is the one place that builds it, for the server, the CLI, the
+tests and the benchmarks alike.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from dataclasses import dataclass
 
 from sparekey.core.clock import Clock
 from sparekey.core.crypto import SecretBox
+from sparekey.core.delivery import Composer, Senders
 from sparekey.core.factors.backup_codes import CodeHasher
 from sparekey.core.factors.password import PasswordHasher
 from sparekey.core.policy import Policy
@@ -21,20 +26,5 @@ class Deps:
     passwords: PasswordHasher
     code_hasher: CodeHasher
     addresses: AddressLimiter
-
-    @classmethod
-    def build(
-        cls, *, store: Store, clock: Clock, policy: Policy, box: SecretBox, addresses: AddressLimiter
-    ) -> Deps:
-        a = policy.argon2
-        return cls(
-            store=store,
-            clock=clock,
-            policy=policy,
-            box=box,
-            passwords=PasswordHasher(a),
-            code_hasher=CodeHasher(
-                time_cost=a.time_cost, memory_cost=a.memory_cost, parallelism=a.parallelism
-            ),
-            addresses=addresses,
-        )
+    composer: Composer
+    senders: Senders

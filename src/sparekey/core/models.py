@@ -137,3 +137,61 @@ class Client:
 
     ip: str | None = None
     user_agent: str | None = None
+
+
+@dataclass
+class Contact:
+    """An e-mail address or a phone number (E.164) of the account; a sign-in way once verified."""
+
+    id: str
+    account_id: str
+    kind: str  # ContactKind: "email" or "phone"
+    address: str
+    created_at: datetime
+    verified_at: datetime | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
+
+
+@dataclass
+class SentCode:
+    """A 6-digit code sent to a contact point, stored as a keyed hash, for one purpose:
+    verifying that contact (``flow_id`` None) or finishing one sign-in flow."""
+
+    id: str
+    account_id: str
+    contact_id: str
+    channel: str  # Channel: "email", "sms" or "voice"
+    destination: str  # the address it went to, for the per-destination caps
+    code_hash: str
+    created_at: datetime
+    expires_at: datetime
+    flow_id: str | None = None
+    ip: str | None = None
+    used_at: datetime | None = None
+    ended_at: datetime | None = None  # replaced by a resend, or ended with its flow
+
+
+@dataclass
+class QueuedMessage:
+    """A composed message waiting to be sent, being retried, sent or given up.
+
+    ``body_enc`` is the AES-GCM sealed message (subject, text, html, speech): it may hold a
+    code. It is dropped once a sender other than the outbox has delivered it."""
+
+    id: str
+    channel: str
+    to: str
+    kind: str
+    created_at: datetime
+    next_attempt_at: datetime
+    body_enc: str | None
+    account_id: str | None = None
+    state: str = "queued"  # DeliveryState
+    attempts: int = 0
+    claimed_until: datetime | None = None
+    sent_at: datetime | None = None
+    sender: str | None = None
+    last_error: str | None = None

@@ -27,3 +27,10 @@ class Policy:
     backup_codes_low_at: int = 3
     known_client_seconds: int = 400 * 86400  # a client unseen this long is a stranger again
     known_clients_per_account: int = 20
+    code_methods: frozenset[str] = frozenset({"email", "sms", "voice"})  # what the operator allows
+    sent_code_seconds: int = 600
+    resend_seconds: int = 60
+    sends_per_destination_hour: int = 10
+    sends_per_destination_day: int = 20
+    sends_per_account_day: int = 30
+    sends_per_address_day: int = 50

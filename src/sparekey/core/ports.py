@@ -17,9 +17,12 @@ from sparekey.core.models import (
     Authenticator,
     BackupCode,
     BackupCodeSet,
+    Contact,
     Event,
     KnownClient,
     LoginFlow,
+    QueuedMessage,
+    SentCode,
     Session,
     Throttle,
 )
@@ -145,6 +148,69 @@ class Throttles(Protocol):
     def reset(self, key: str) -> None: ...
 
 
+class Contacts(Protocol):
+    def add(self, contact: Contact) -> None: ...
+    def get(self, account_id: str, contact_id: str) -> Contact | None: ...
+    def for_account(self, account_id: str, *, verified_only: bool = False) -> list[Contact]: ...
+    def find(self, account_id: str, kind: str, address: str) -> Contact | None: ...
+    def mark_verified(self, contact_id: str, at: datetime) -> bool:
+        """Unverified -> verified, atomically; False if it already was (or is gone)."""
+        ...
+
+    def delete(self, contact_id: str) -> None: ...
+    def delete_for_account(self, account_id: str, *, kind: str | None = None) -> None: ...
+
+
+class SentCodes(Protocol):
+    def add(self, code: SentCode) -> None: ...
+    def live_for_flow(self, flow_id: str) -> SentCode | None:
+        """The flow's newest code that is neither used nor ended (it may have expired)."""
+        ...
+
+    def live_for_contact(self, contact_id: str) -> SentCode | None:
+        """The newest unused, unended verification code of the contact point."""
+        ...
+
+    def end_for_flow(self, flow_id: str, at: datetime) -> None: ...
+    def end_for_contact(self, contact_id: str, at: datetime) -> None: ...
+    def end_for_account(self, account_id: str, at: datetime) -> None: ...
+    def consume(self, code_id: str, at: datetime) -> bool:
+        """``UPDATE ... WHERE used_at IS NULL AND ended_at IS NULL``: True for the one winner."""
+        ...
+
+    def count_since(
+        self,
+        since: datetime,
+        *,
+        destination: str | None = None,
+        account_id: str | None = None,
+        ip: str | None = None,
+    ) -> int:
+        """Codes sent since ``since`` to a destination, for an account, or to a client address."""
+        ...
+
+    def newest_for(self, *, flow_id: str | None = None, contact_id: str | None = None) -> SentCode | None:
+        """The newest code sent for a flow (any state) or for verifying a contact: for the cool-down."""
+        ...
+
+
+class Messages(Protocol):
+    def add(self, message: QueuedMessage) -> None: ...
+    def claim_due(
+        self, now: datetime, *, until: datetime, limit: int, ids: Sequence[str] | None = None
+    ) -> list[QueuedMessage]:
+        """Queued messages due by ``now`` that no process is sending, each claimed until
+        ``until`` by one conditional UPDATE: a message is sent by one process at a time."""
+        ...
+
+    def mark_sent(self, message_id: str, *, at: datetime, sender: str, keep_body: bool) -> None: ...
+    def mark_retry(self, message_id: str, *, error: str, next_attempt_at: datetime) -> None: ...
+    def mark_failed(self, message_id: str, *, error: str) -> None: ...
+    def kept_by_outbox(self, *, limit: int, after: datetime | None = None) -> list[QueuedMessage]:
+        """Messages the outbox sender delivered (kept for the operator), newest first."""
+        ...
+
+
 class Transaction(Protocol):
     accounts: Accounts
     authenticators: Authenticators
@@ -154,6 +220,9 @@ class Transaction(Protocol):
     backup_codes: BackupCodes
     throttles: Throttles
     known_clients: KnownClients
+    contacts: Contacts
+    sent_codes: SentCodes
+    messages: Messages
 
 
 class Store(Protocol):

@@ -15,10 +15,13 @@ from sparekey.core.models import (
     Authenticator,
     BackupCode,
     BackupCodeSet,
+    Contact,
     Event,
     FlowState,
     KnownClient,
     LoginFlow,
+    QueuedMessage,
+    SentCode,
     Session,
     Throttle,
 )
@@ -424,6 +427,195 @@ class SqlKnownClients(_Repo):
         self.conn.execute(_Q.forget_old_known_clients, {"p_account": account_id, "p_keep": count})
 
 
+class SqlContacts(_Repo):
+    def add(self, contact: Contact) -> None:
+        self.conn.execute(insert(t.contacts), vars(contact))
+
+    def get(self, account_id: str, contact_id: str) -> Contact | None:
+        c = t.contacts.c
+        row = self.conn.execute(
+            select(t.contacts).where(c.id == contact_id, c.account_id == account_id)
+        ).first()
+        return Contact(**_row(row)) if row else None
+
+    def for_account(self, account_id: str, *, verified_only: bool = False) -> list[Contact]:
+        c = t.contacts.c
+        query = select(t.contacts).where(c.account_id == account_id).order_by(c.created_at, c.id)
+        if verified_only:
+            query = query.where(c.verified_at.is_not(None))
+        return [Contact(**_row(r)) for r in self.conn.execute(query)]
+
+    def find(self, account_id: str, kind: str, address: str) -> Contact | None:
+        c = t.contacts.c
+        row = self.conn.execute(
+            select(t.contacts).where(c.account_id == account_id, c.kind == kind, c.address == address)
+        ).first()
+        return Contact(**_row(row)) if row else None
+
+    def mark_verified(self, contact_id: str, at: datetime) -> bool:
+        c = t.contacts.c
+        result = self.conn.execute(
+            update(t.contacts).where(c.id == contact_id, c.verified_at.is_(None)).values(verified_at=at)
+        )
+        return result.rowcount == 1
+
+    def delete(self, contact_id: str) -> None:
+        self.conn.execute(delete(t.contacts).where(t.contacts.c.id == contact_id))
+
+    def delete_for_account(self, account_id: str, *, kind: str | None = None) -> None:
+        query = delete(t.contacts).where(t.contacts.c.account_id == account_id)
+        if kind is not None:
+            query = query.where(t.contacts.c.kind == kind)
+        self.conn.execute(query)
+
+
+class SqlSentCodes(_Repo):
+    def add(self, code: SentCode) -> None:
+        self.conn.execute(insert(t.sent_codes), vars(code))
+
+    def _newest(self, *conditions: Any) -> SentCode | None:
+        c = t.sent_codes.c
+        row = self.conn.execute(
+            select(t.sent_codes).where(*conditions).order_by(c.created_at.desc(), c.id.desc()).limit(1)
+        ).first()
+        return SentCode(**_row(row)) if row else None
+
+    def live_for_flow(self, flow_id: str) -> SentCode | None:
+        c = t.sent_codes.c
+        return self._newest(c.flow_id == flow_id, c.used_at.is_(None), c.ended_at.is_(None))
+
+    def live_for_contact(self, contact_id: str) -> SentCode | None:
+        c = t.sent_codes.c
+        return self._newest(
+            c.contact_id == contact_id, c.flow_id.is_(None), c.used_at.is_(None), c.ended_at.is_(None)
+        )
+
+    def newest_for(self, *, flow_id: str | None = None, contact_id: str | None = None) -> SentCode | None:
+        c = t.sent_codes.c
+        if flow_id is not None:
+            return self._newest(c.flow_id == flow_id)
+        return self._newest(c.contact_id == contact_id, c.flow_id.is_(None))
+
+    def _end(self, at: datetime, *conditions: Any) -> None:
+        c = t.sent_codes.c
+        self.conn.execute(
+            update(t.sent_codes)
+            .where(*conditions, c.used_at.is_(None), c.ended_at.is_(None))
+            .values(ended_at=at)
+        )
+
+    def end_for_flow(self, flow_id: str, at: datetime) -> None:
+        self._end(at, t.sent_codes.c.flow_id == flow_id)
+
+    def end_for_contact(self, contact_id: str, at: datetime) -> None:
+        c = t.sent_codes.c
+        self._end(at, c.contact_id == contact_id, c.flow_id.is_(None))
+
+    def end_for_account(self, account_id: str, at: datetime) -> None:
+        self._end(at, t.sent_codes.c.account_id == account_id)
+
+    def consume(self, code_id: str, at: datetime) -> bool:
+        c = t.sent_codes.c
+        result = self.conn.execute(
+            update(t.sent_codes)
+            .where(c.id == code_id, c.used_at.is_(None), c.ended_at.is_(None))
+            .values(used_at=at)
+        )
+        return result.rowcount == 1
+
+    def count_since(
+        self,
+        since: datetime,
+        *,
+        destination: str | None = None,
+        account_id: str | None = None,
+        ip: str | None = None,
+    ) -> int:
+        c = t.sent_codes.c
+        query = select(func.count()).select_from(t.sent_codes).where(c.created_at >= since)
+        if destination is not None:
+            query = query.where(c.destination == destination)
+        if account_id is not None:
+            query = query.where(c.account_id == account_id)
+        if ip is not None:
+            query = query.where(c.ip == ip)
+        return int(self.conn.execute(query).scalar_one())
+
+
+class SqlMessages(_Repo):
+    def add(self, message: QueuedMessage) -> None:
+        self.conn.execute(insert(t.messages), vars(message))
+
+    def claim_due(
+        self, now: datetime, *, until: datetime, limit: int, ids: Sequence[str] | None = None
+    ) -> list[QueuedMessage]:
+        c = t.messages.c
+        free = c.claimed_until.is_(None) | (c.claimed_until < now)
+        due = select(t.messages).where(c.state == "queued", c.next_attempt_at <= now, free)
+        if ids is not None:
+            due = due.where(c.id.in_(list(ids)))
+        rows = self.conn.execute(due.order_by(c.next_attempt_at, c.id).limit(limit)).all()
+        claimed = []
+        for row in rows:
+            won = self.conn.execute(
+                update(t.messages)
+                .where(c.id == row.id, c.state == "queued", free)
+                .values(claimed_until=until)
+            )
+            if won.rowcount == 1:
+                claimed.append(QueuedMessage(**{**_row(row), "claimed_until": until}))
+        return claimed
+
+    def mark_sent(self, message_id: str, *, at: datetime, sender: str, keep_body: bool) -> None:
+        c = t.messages.c
+        values: dict[str, Any] = {
+            "state": "sent",
+            "sent_at": at,
+            "sender": sender,
+            "attempts": c.attempts + 1,
+            "claimed_until": None,
+            "last_error": None,
+        }
+        if not keep_body:
+            values["body_enc"] = None
+        self.conn.execute(update(t.messages).where(c.id == message_id).values(**values))
+
+    def mark_retry(self, message_id: str, *, error: str, next_attempt_at: datetime) -> None:
+        c = t.messages.c
+        self.conn.execute(
+            update(t.messages)
+            .where(c.id == message_id)
+            .values(
+                attempts=c.attempts + 1,
+                last_error=error[:500],
+                next_attempt_at=next_attempt_at,
+                claimed_until=None,
+            )
+        )
+
+    def mark_failed(self, message_id: str, *, error: str) -> None:
+        c = t.messages.c
+        self.conn.execute(
+            update(t.messages)
+            .where(c.id == message_id)
+            .values(
+                state="failed",
+                attempts=c.attempts + 1,
+                last_error=error[:500],
+                claimed_until=None,
+                body_enc=None,
+            )
+        )
+
+    def kept_by_outbox(self, *, limit: int, after: datetime | None = None) -> list[QueuedMessage]:
+        c = t.messages.c
+        query = select(t.messages).where(c.state == "sent", c.sender == "outbox")
+        if after is not None:
+            query = query.where(c.created_at > after)
+        rows = self.conn.execute(query.order_by(c.created_at.desc(), c.id.desc()).limit(limit))
+        return [QueuedMessage(**_row(r)) for r in rows]
+
+
 class SqlThrottles(_Repo):
     def get(self, key: str) -> Throttle | None:
         row = self.conn.execute(_Q.throttle_by_key, {"p_key": key}).first()
@@ -457,6 +649,9 @@ class SqlTransaction:
         self.backup_codes = SqlBackupCodes(conn)
         self.throttles = SqlThrottles(conn)
         self.known_clients = SqlKnownClients(conn)
+        self.contacts = SqlContacts(conn)
+        self.sent_codes = SqlSentCodes(conn)
+        self.messages = SqlMessages(conn)
 
 
 class SqlStore:

@@ -190,3 +190,60 @@ throttles = Table(
     Column("lockouts", Integer, nullable=False, default=0),
     Column("locked_until", UTCDateTime),
 )
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("kind", String(16), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("verified_at", UTCDateTime),
+    UniqueConstraint("account_id", "kind", "address", name="uq_contacts_account_kind_address"),
+)
+
+sent_codes = Table(
+    "sent_codes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column(
+        "contact_id", String(32), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("flow_id", String(64), ForeignKey("login_flows.id", ondelete="CASCADE"), index=True),
+    Column("channel", String(16), nullable=False),
+    Column("destination", String(320), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ip", String(64)),
+    Column("used_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Index("ix_sent_codes_destination_created", "destination", "created_at"),
+    Index("ix_sent_codes_ip_created", "ip", "created_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="SET NULL"), index=True),
+    Column("channel", String(16), nullable=False),
+    Column("to", String(320), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("body_enc", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    Column("sender", String(32)),
+    Column("last_error", String(500)),
+    Index("ix_messages_state_next", "state", "next_attempt_at"),
+)

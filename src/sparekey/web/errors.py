@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sparekey.core.errors import SparekeyError
+from sparekey.i18n import translate
 from sparekey.web.headers import security_headers
-from sparekey.web.i18n import translate
 from sparekey.web.messages import CLOCK_DIRECTION, ERROR_MESSAGES, PASSWORD_REASONS, USERNAME_REASONS
 from sparekey.web.request_info import language_of
 

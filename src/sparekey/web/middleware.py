@@ -11,9 +11,9 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sparekey.i18n import choose_language
 from sparekey.web.errors import error_message
 from sparekey.web.headers import security_headers
-from sparekey.web.i18n import choose_language
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}

@@ -11,7 +11,7 @@ import ipaddress
 from fastapi import Request
 
 from sparekey.core.models import Client
-from sparekey.web.i18n import choose_language
+from sparekey.i18n import choose_language
 
 LANG_COOKIE = "lang"
 

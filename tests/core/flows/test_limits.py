@@ -21,7 +21,6 @@ from sparekey.core.errors import InvalidCode, InvalidCredentials, RateLimited, S
 from sparekey.core.flows import history, sign_in, sudo
 from sparekey.core.flows.sessions import Current
 from sparekey.core.models import Client
-from sparekey.core.policy import Policy
 from tests.conftest import Argon2Runs, Person, build_deps, current_for, totp_now
 
 OWNER = Client(ip="198.51.100.7", user_agent="owner's laptop")
@@ -211,9 +210,9 @@ def in_parallel(count: int, attempt: Callable[[int], object]) -> Counter[str]:
 
 
 @pytest.fixture
-def shared_deps(database_url: str, clock: FrozenClock, policy: Policy) -> Deps:
+def shared_deps(database_url: str, clock: FrozenClock) -> Deps:
     """Use cases on SQLite and on PostgreSQL, for attempts that really run at the same time."""
-    return build_deps(database_url, clock, policy)
+    return build_deps(database_url, clock)
 
 
 def test_parallel_wrong_passwords_make_at_most_the_limits_checks(

@@ -29,12 +29,13 @@ positions 1..10, the check value makes ``sum(w_i * v_i) ≡ 0 (mod 29)``.
 from __future__ import annotations
 
 import secrets
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from hmac import compare_digest
 
 from argon2.low_level import Type, hash_secret_raw
+
+from sparekey.core.factors.codes import compact
 
 __all__ = [
     "ALPHABET",
@@ -49,6 +50,7 @@ __all__ = [
     "check_character_ok",
     "find_match",
     "format_code",
+    "from_compact",
     "generate_code",
     "generate_set",
     "looks_like_backup_code",
@@ -83,19 +85,6 @@ _VALUE: dict[str, int] = {ch: i for i, ch in enumerate(ALPHABET)}
 _WEIGHTS = tuple(range(1, CODE_LENGTH + 1))
 _INV_LAST_WEIGHT = pow(_WEIGHTS[-1], -1, _BASE)
 _GROUP = 5
-_MAX_RAW_LENGTH = 64
-
-# Dash-like characters that are not in Unicode category Pd (those are removed by category),
-# as they can still appear after NFKC: minus signs, Japanese long-vowel mark, box lines.
-_EXTRA_SEPARATORS = frozenset(
-    "\u2212"  # − MINUS SIGN
-    "\u2043"  # ⁃ HYPHEN BULLET
-    "\u02d7"  # ˗ MODIFIER LETTER MINUS SIGN
-    "\u2796"  # ➖ HEAVY MINUS SIGN
-    "\u30fc"  # ー KATAKANA-HIRAGANA PROLONGED SOUND MARK (ｰ U+FF70 becomes this under NFKC)
-    "\u2500"  # ─ BOX DRAWINGS LIGHT HORIZONTAL
-    "\u2501"  # ━ BOX DRAWINGS HEAVY HORIZONTAL
-)
 
 _TRANSLATE = str.maketrans(LOOKALIKES)
 
@@ -159,26 +148,23 @@ def format_code(canonical: str) -> str:
     return f"{canonical[:_GROUP]}-{canonical[_GROUP:]}"
 
 
-def _is_separator(ch: str) -> bool:
-    return ch.isspace() or ch in _EXTRA_SEPARATORS or unicodedata.category(ch) in ("Pd", "Cf")
+def from_compact(text: str) -> str | None:
+    """The canonical code in a compacted input (``codes.compact``): look-alikes mapped (O->0,
+    I->1, L->1, B->8, S->5, Z->2, U->V), then exactly 10 alphabet symbols, else None.
+    The check character is NOT verified here (see ``check_character_ok``): a wrong one
+    means "typo", None means "malformed"."""
+    kept = text.translate(_TRANSLATE)
+    return kept if _is_canonical(kept) else None
 
 
 def normalise(raw: str) -> str | None:
     """The canonical form of a typed code, or None if it is not the shape of a backup code.
 
-    Order: length cap (over 64 characters -> None), NFKC (full-width letters, digits,
-    hyphen and ideographic space become ASCII), upper-case, remove whitespace, dashes
-    (category Pd plus ー − ⁃ ˗ ➖ ─ ━) and invisible format characters (category Cf, e.g.
-    soft hyphen, zero-width space), map look-alikes (O->0, I->1, L->1, B->8, S->5, Z->2,
-    U->V), then require exactly 10 alphabet symbols. The check character is NOT verified
-    here (see ``check_character_ok``): a wrong one means "typo", None means "malformed".
-    Never raises for any ``str``; non-``str`` input also gives None.
+    ``codes.compact`` first (length cap, NFKC, upper case, separators dropped), then
+    ``from_compact``. Never raises for any ``str``; non-``str`` input also gives None.
     """
-    if not isinstance(raw, str) or len(raw) > _MAX_RAW_LENGTH:
-        return None
-    text = unicodedata.normalize("NFKC", raw).upper()
-    kept = "".join(ch for ch in text if not _is_separator(ch)).translate(_TRANSLATE)
-    return kept if _is_canonical(kept) else None
+    text = compact(raw)
+    return from_compact(text) if text is not None else None
 
 
 def looks_like_backup_code(raw: str) -> bool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,8 @@ from typing import Any
 
 import pyotp
 import segno
+
+from sparekey.core.factors.codes import compact
 
 PERIOD = 30
 DIGITS = 6
@@ -35,16 +36,6 @@ _SECRET_CHARS = 32  # base32 characters: 32 * 5 = 160 bits
 _QR_TARGET_PX = 200
 _QR_BORDER = 4  # the quiet zone that the QR standard asks for, in modules
 _QR_TITLE = "QR code for adding this account to an authenticator app"
-
-# normalise_code gives up on anything longer than this before doing any Unicode work.
-_MAX_RAW_CODE_CHARS = 64
-# Characters dropped from a typed code (after NFKC): hyphen-like separators, including
-# the katakana prolonged sound mark a Japanese IME types for the "-" key, and invisible
-# characters that come along when a code is copied and pasted.
-_DROPPED = dict.fromkeys(
-    map(ord, "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\u200b\u200c\u200d\u2060\ufeff"),
-    None,
-)
 
 # timecode() only needs the period, not the key, so any valid key will do here.
 _STEP_CLOCK = pyotp.TOTP("A" * _SECRET_CHARS, digits=DIGITS, digest=hashlib.sha1, interval=PERIOD)
@@ -121,20 +112,20 @@ def qr_svg(uri: str, *, title: str = _QR_TITLE) -> str:
     return svg.strip()
 
 
+def from_compact(text: str) -> str | None:
+    """The code in a compacted input (``codes.compact``) if it is exactly ``DIGITS`` ASCII digits."""
+    return text if len(text) == DIGITS and text.isascii() and text.isdigit() else None
+
+
 def normalise_code(raw: str) -> str | None:
     """The code as exactly ``DIGITS`` ASCII digits, or None if it is not that shape.
 
-    Applies NFKC (full-width digits and spaces become ASCII), then drops whitespace and
-    hyphens. Other scripts' digits, masking bullets, letters and wrong lengths give None.
-    Never raises; input longer than a few dozen characters is refused without work.
+    ``codes.compact`` first (length cap, NFKC so that full-width digits become ASCII,
+    separators dropped), then ``from_compact``. Other scripts' digits, masking bullets,
+    letters and wrong lengths give None. Never raises.
     """
-    if not isinstance(raw, str) or len(raw) > _MAX_RAW_CODE_CHARS:
-        return None
-    text = unicodedata.normalize("NFKC", raw)
-    text = "".join(ch for ch in text if not ch.isspace()).translate(_DROPPED)
-    if len(text) == DIGITS and text.isascii() and text.isdigit():
-        return text
-    return None
+    text = compact(raw)
+    return from_compact(text) if text is not None else None
 
 
 def step_at(at: datetime) -> int:

@@ -10,8 +10,8 @@ from fastapi.responses import PlainTextResponse, Response
 from sparekey.core.errors import SparekeyError, TwoFactorDisabled
 from sparekey.core.factors import backup_codes as mechanics
 from sparekey.core.flows import backup_codes
+from sparekey.i18n import format_when, translate
 from sparekey.web.dependencies import Signed, get_deps
-from sparekey.web.i18n import format_when, translate
 from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render
 from sparekey.web.pages.security import SHEET_INSTRUCTIONS, act, codes_page, signed_or_login
 from sparekey.web.request_info import client_of, language_of

@@ -15,9 +15,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from sparekey.core.crypto import Signer, token_hash
 from sparekey.core.errors import SparekeyError
+from sparekey.i18n import LANGUAGES, format_when, translate
 from sparekey.web.cookies import Cookie, read, write
 from sparekey.web.errors import error_message
-from sparekey.web.i18n import LANGUAGES, format_when, translate
 from sparekey.web.request_info import LANG_COOKIE, is_https, language_of
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

@@ -1,4 +1,5 @@
-"""Japanese and English, from Babel catalogues (``locale/<lang>/LC_MESSAGES/messages.po``).
+"""Japanese and English, for pages and messages alike, from Babel catalogues
+(``sparekey/locale/<lang>/LC_MESSAGES/messages.po``).
 
 English text is the message id. The language comes from ``?lang=``, then the ``lang``
 cookie, then ``Accept-Language``, then the configured default.
@@ -15,7 +16,7 @@ from babel.dates import format_datetime
 from babel.messages.pofile import read_po
 
 LANGUAGES = ("en", "ja")
-LOCALE_DIR = files("sparekey") / "web" / "locale"
+LOCALE_DIR = files("sparekey") / "locale"
 
 
 @cache
