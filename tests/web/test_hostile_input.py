@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from sparekey.core.clock import FrozenClock
 from sparekey.core.factors import backup_codes as mechanics
+from sparekey.core.factors.codes import MAX_LENGTH as CODE_MAX_LENGTH
 from sparekey.core.flows import sign_in
 from sparekey.web.app import create_app
 from sparekey.web.messages import ERROR_MESSAGES
@@ -482,7 +483,7 @@ def _with_wrong_check_character() -> str:
 
 
 WRONG_CHECK_CHARACTER = _with_wrong_check_character()  # backup-code shaped: a typo, "code_typo"
-CODE_FIELD_LIMIT = 1000  # CodeBody.code max_length: a longer code never reaches a sign-in flow
+CODE_FIELD_LIMIT = CODE_MAX_LENGTH  # the one limit of every code field: a longer code never reaches a flow
 ODD_CODES = ["", "abcdef", "●●●●●●", "١٢٣٤٥٦", "१२३४५६", "🙂🙂🙂🙂🙂🙂", "1" * CODE_FIELD_LIMIT, "12345\x00",
              "\x00" * 6, "\u202e654321", "12345", "1234567", "      ", "' OR 1=1 --", "!!!!!-?????",
              "123\u200b456x", "12 34 5", WRONG_CHECK_CHARACTER]  # fmt: skip
@@ -561,9 +562,9 @@ def test_a_code_over_its_field_limit_is_refused_by_name_and_not_counted(
     client: TestClient, user_2fa: ApiUser
 ) -> None:
     """Not a code attempt, unlike the odd codes above: a code longer than the request schema
-    allows (``CodeBody.code``, 1000 characters) is refused as 422 ``validation_error`` naming
+    allows (``CodeBody.code``, 64 characters) is refused as 422 ``validation_error`` naming
     the field before it reaches the sign-in flow, so it counts against neither the flow nor the
-    account and records no sign-in event. (A code of exactly 1000 characters is in ODD_CODES.)"""
+    account and records no sign-in event. (A code of exactly 64 characters is in ODD_CODES.)"""
     flow = user_2fa.flow()
     seen = {e["id"] for e in sign_in_events(client, user_2fa)}
     for too_long in ["1" * (CODE_FIELD_LIMIT + 1), CANARY + "1" * 2000] * 3:  # more than a flow allows
@@ -584,7 +585,7 @@ def test_full_width_digits_are_a_code(client: TestClient, user_2fa: ApiUser) -> 
 
 
 def test_odd_codes_elsewhere(client: TestClient, user_2fa: ApiUser) -> None:
-    for code in ["١٢٣٤٥٦", "●●●●●●", "", "1" * 1000, "\x00" * 10]:
+    for code in ["١٢٣٤٥٦", "●●●●●●", "", "1" * CODE_FIELD_LIMIT, "\x00" * 10]:
         body = {"password": user_2fa.password, "code": code}
         response = client.post("/api/v1/me/sudo", json=body, headers=user_2fa.auth)
         assert assert_envelope(response, 400, 401, 429)["code"] in {

@@ -78,9 +78,12 @@ class FlowExpired(SparekeyError):
 
 
 class CodeError(SparekeyError):
-    """A submitted second-factor code that did not work; every one counts as an attempt."""
+    """A submitted second-factor code that did not work; every one counts as an attempt.
+
+    ``method`` is what the code box took the code for (for the history, not the answer)."""
 
     status = 401
+    method: str | None = None
 
 
 class InvalidCode(CodeError):
@@ -123,3 +126,26 @@ class ClockDriftSuspected(CodeError):
     """details: offset_seconds (device minus server, signed)."""
 
     code = "clock_drift_suspected"
+
+
+class CodeExpired(CodeError):
+    """A sent code (SMS, voice, e-mail) older than its validity."""
+
+    code = "code_expired"
+
+
+class InvalidEmail(SparekeyError):
+    code = "invalid_email"
+    status = 422
+
+
+class InvalidPhoneNumber(SparekeyError):
+    """details: reason (not_a_number, needs_country, unknown_region)."""
+
+    code = "invalid_phone_number"
+    status = 422
+
+
+class ContactExists(SparekeyError):
+    code = "contact_exists"
+    status = 409

@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 from sparekey.core.clock import Clock
 from sparekey.core.models import Client, Event
 from sparekey.core.ports import Transaction
 
-SIGN_IN = "sign_in"
-BACKUP_CODE_USED = "backup_code_used"
-BACKUP_CODES_GENERATED = "backup_codes_generated"
-BACKUP_CODES_CONFIRMED = "backup_codes_confirmed"
-FACTOR_ADDED = "factor_added"
-FACTOR_REMOVED = "factor_removed"
-SUDO = "sudo"
-PASSWORD_CHANGED = "password_changed"
-TWO_FACTOR_DISABLED = "two_factor_disabled"
-TOTP_REPLAY_REFUSED = "totp_replay_refused"
-RATE_LIMITED = "rate_limited"
-SESSION_REVOKED = "session_revoked"
+
+class EventType(enum.StrEnum):
+    """The kinds of event in an account's history (API.md, "Events", and docs/api.md)."""
+
+    SIGN_IN = "sign_in"
+    BACKUP_CODE_USED = "backup_code_used"
+    BACKUP_CODES_GENERATED = "backup_codes_generated"
+    BACKUP_CODES_CONFIRMED = "backup_codes_confirmed"
+    FACTOR_ADDED = "factor_added"
+    FACTOR_REMOVED = "factor_removed"
+    SUDO = "sudo"
+    PASSWORD_CHANGED = "password_changed"
+    TWO_FACTOR_DISABLED = "two_factor_disabled"
+    TOTP_REPLAY_REFUSED = "totp_replay_refused"
+    RATE_LIMITED = "rate_limited"
+    SESSION_REVOKED = "session_revoked"
+    CONTACT_ADDED = "contact_added"
+    CONTACT_VERIFIED = "contact_verified"
+    CONTACT_REMOVED = "contact_removed"
+    CODE_SENT = "code_sent"
 
 
 def record(
-    tx: Transaction, clock: Clock, account_id: str, type_: str, client: Client | None = None, **data: Any
+    tx: Transaction,
+    clock: Clock,
+    account_id: str,
+    type_: EventType,
+    client: Client | None = None,
+    **data: Any,
 ) -> None:
     if client is not None:
         data.setdefault("ip", client.ip)

@@ -37,6 +37,7 @@ from datetime import timedelta
 from sparekey.core import events
 from sparekey.core.deps import Deps
 from sparekey.core.errors import RateLimited
+from sparekey.core.events import EventType
 from sparekey.core.models import Client
 from sparekey.core.ports import Transaction
 
@@ -107,7 +108,7 @@ def failed(tx: Transaction, deps: Deps, attempt: Attempt, client: Client) -> Non
         deps.addresses.hit(client.ip)
     if attempt.locked_for is not None and attempt.account_id is not None:
         events.record(
-            tx, deps.clock, attempt.account_id, events.RATE_LIMITED, client, retry_after=attempt.locked_for
+            tx, deps.clock, attempt.account_id, EventType.RATE_LIMITED, client, retry_after=attempt.locked_for
         )
 
 

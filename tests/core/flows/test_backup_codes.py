@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from sparekey.core import events
 from sparekey.core.clock import FrozenClock
 from sparekey.core.deps import Deps
 from sparekey.core.errors import (
@@ -16,6 +15,7 @@ from sparekey.core.errors import (
     SudoRequired,
     TwoFactorDisabled,
 )
+from sparekey.core.events import EventType
 from sparekey.core.factors import backup_codes as mechanics
 from sparekey.core.flows import backup_codes, history, sign_in, sudo, totp_enrolment, two_factor
 from sparekey.core.models import Client
@@ -77,9 +77,9 @@ def test_sign_in_with_backup_code_forgiving_input(deps: Deps, person_with_totp: 
     done = sign_in.submit_code(deps, flow_id=flow_for(deps, person_with_totp), code=wide_lower, client=HOME)
     assert done.method_used == "backup_code"
     assert {"code": "backup_code_used", "remaining": 9} in done.notices
-    used = [e for e in history.recent_events(deps, person_with_totp.id) if e.type == events.BACKUP_CODE_USED][
-        0
-    ]
+    used = [
+        e for e in history.recent_events(deps, person_with_totp.id) if e.type == EventType.BACKUP_CODE_USED
+    ][0]
     assert used.data == {
         "position": 3,
         "set_number": 1,
@@ -182,7 +182,7 @@ def test_regenerate_needs_sudo_and_old_codes_explain_themselves(
     generated = [
         e.data["set_number"]
         for e in history.recent_events(deps, person_with_totp.id)
-        if e.type == events.BACKUP_CODES_GENERATED
+        if e.type == EventType.BACKUP_CODES_GENERATED
     ]
     assert generated == [2, 1]
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import pytest
 
-from sparekey.core import events
 from sparekey.core.clock import FrozenClock
 from sparekey.core.deps import Deps
 from sparekey.core.errors import InvalidCode, InvalidCredentials, RateLimited, SparekeyError
+from sparekey.core.events import EventType
 from sparekey.core.flows import history, sign_in, sudo
 from sparekey.core.flows.sessions import Current
 from sparekey.core.models import Client
@@ -87,7 +87,7 @@ def test_a_known_client_that_fails_too_often_is_limited_itself(deps: Deps, perso
     result = sign_in.start(deps, username=person.username, password=person.password, client=stranger(1))
     assert isinstance(result, sign_in.Authenticated) and result.client_token != token
     kinds = [e.type for e in history.recent_events(deps, person.id)]
-    assert events.RATE_LIMITED in kinds
+    assert EventType.RATE_LIMITED in kinds
 
 
 def test_tokens_of_other_accounts_and_forged_tokens_are_strangers(deps: Deps, person: Person) -> None:

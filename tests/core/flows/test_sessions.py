@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from sparekey.core import events
 from sparekey.core.clock import FrozenClock
 from sparekey.core.deps import Deps
 from sparekey.core.errors import InvalidCode, InvalidCredentials, NotAuthenticated, NotFound, SudoRequired
+from sparekey.core.events import EventType
 from sparekey.core.flows import accounts, history, sessions, sign_in, sudo
 from sparekey.core.models import Client
 from tests.conftest import Person, totp_now
@@ -68,7 +68,7 @@ def test_sudo_with_password_only_account_and_rotation(deps: Deps, person: Person
         sessions.authenticate(deps, token)
     rotated = sessions.authenticate(deps, new_token)
     sessions.require_sudo(deps, rotated)
-    assert history.recent_events(deps, person.id)[0].type == events.SUDO
+    assert history.recent_events(deps, person.id)[0].type == EventType.SUDO
 
 
 def test_sudo_expires_after_ten_minutes(deps: Deps, person: Person, clock: FrozenClock) -> None:
@@ -117,7 +117,9 @@ def test_sudo_needs_a_second_factor_once_2fa_is_on(deps: Deps, person_with_totp:
         client=HOME,
         rotate_token=False,
     )
-    used = [e for e in history.recent_events(deps, person_with_totp.id) if e.type == events.BACKUP_CODE_USED]
+    used = [
+        e for e in history.recent_events(deps, person_with_totp.id) if e.type == EventType.BACKUP_CODE_USED
+    ]
     assert used and used[0].data["position"] == 1 and used[0].data["set_number"] == 1
 
 

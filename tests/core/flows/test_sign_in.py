@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from sparekey.core import events
 from sparekey.core.clock import FrozenClock
 from sparekey.core.deps import Deps
 from sparekey.core.errors import (
@@ -17,6 +16,7 @@ from sparekey.core.errors import (
     MalformedCode,
     RateLimited,
 )
+from sparekey.core.events import EventType
 from sparekey.core.flows import history, sessions, sign_in
 from sparekey.core.models import Client
 from tests.conftest import Argon2Runs, Person, totp_now
@@ -38,7 +38,7 @@ def test_password_only_account_is_signed_in_at_once(deps: Deps, person: Person) 
     assert current.account.id == person.id
     latest = history.recent_events(deps, person.id)[0]
     assert (latest.type, latest.data["result"], latest.data["method"]) == (
-        events.SIGN_IN,
+        EventType.SIGN_IN,
         "success",
         "password",
     )
@@ -130,7 +130,7 @@ def test_totp_replay_is_refused_and_recorded(deps: Deps, person_with_totp: Perso
     with pytest.raises(CodeReplayed):
         sign_in.submit_code(deps, flow_id=start_flow(deps, person_with_totp), code=code, client=HOME)
     types = [e.type for e in history.recent_events(deps, person_with_totp.id)]
-    assert events.TOTP_REPLAY_REFUSED in types
+    assert EventType.TOTP_REPLAY_REFUSED in types
 
 
 @pytest.mark.parametrize("offset_seconds", [300, -300, 600, -240])
@@ -200,7 +200,7 @@ def test_failures_count_against_the_account_not_the_flow(
     with pytest.raises(RateLimited) as limited:
         sign_in.submit_code(deps, flow_id=flow_id, code=totp_now(deps, person_with_totp), client=HOME)
     assert limited.value.details["retry_after"] == 60
-    assert events.RATE_LIMITED in [e.type for e in history.recent_events(deps, person_with_totp.id)]
+    assert EventType.RATE_LIMITED in [e.type for e in history.recent_events(deps, person_with_totp.id)]
     # The back-off is temporary: after it, the owner gets in and the count resets.
     clock.advance(61)
     done = sign_in.submit_code(deps, flow_id=flow_id, code=totp_now(deps, person_with_totp), client=HOME)
@@ -255,9 +255,9 @@ def test_failed_code_events_name_the_kind_recognised(deps: Deps, person_with_tot
     for code in ("000000", "●●●●●●"):
         with pytest.raises((InvalidCode, MalformedCode)):
             sign_in.submit_code(deps, flow_id=flow_id, code=code, client=HOME)
-    failures = [e.data for e in history.recent_events(deps, person_with_totp.id) if e.type == events.SIGN_IN][
-        :2
-    ]
+    failures = [
+        e.data for e in history.recent_events(deps, person_with_totp.id) if e.type == EventType.SIGN_IN
+    ][:2]
     assert [(f["method"], f["error_code"], f["result"]) for f in failures] == [
         ("unrecognised", "malformed_code", "failure"),
         ("totp", "invalid_code", "failure"),

@@ -8,6 +8,7 @@ from sparekey.core import events, usernames
 from sparekey.core.crypto import new_id
 from sparekey.core.deps import Deps
 from sparekey.core.errors import UsernameTaken, ValidationFailed
+from sparekey.core.events import EventType
 from sparekey.core.factors.password import check_new_password
 from sparekey.core.flows import lifecycle
 from sparekey.core.flows.sessions import Current, require_sudo
@@ -67,8 +68,10 @@ def change_password(deps: Deps, current: Current, *, new_password: str, client: 
     password_hash = deps.passwords.hash(clean)
     with deps.store.transaction() as tx:
         tx.accounts.set_password_hash(current.account.id, password_hash)
-        lifecycle.credentials_changed(tx, current.account.id, end_other_sessions_than=current.session.id)
-        events.record(tx, deps.clock, current.account.id, events.PASSWORD_CHANGED, client)
+        lifecycle.credentials_changed(
+            tx, deps, current.account.id, end_other_sessions_than=current.session.id
+        )
+        events.record(tx, deps.clock, current.account.id, EventType.PASSWORD_CHANGED, client)
 
 
 def _is_unique_violation(error: Exception) -> bool:

@@ -13,10 +13,10 @@ from sparekey.core.errors import (
     CodeFromReplacedSet,
     CodeTypo,
     InvalidCode,
-    MalformedCode,
     TwoFactorDisabled,
     WrongConfirmationCode,
 )
+from sparekey.core.events import EventType
 from sparekey.core.factors import backup_codes as mechanics
 from sparekey.core.flows.sessions import Current, require_sudo
 from sparekey.core.models import Account, BackupCodeSet, Client
@@ -76,7 +76,7 @@ def issue_set(tx: Transaction, deps: Deps, account: Account, *, client: Client |
     tx.backup_codes.add_set(
         BackupCodeSet(id=new_id(), account_id=account.id, set_number=number, created_at=now), hashes
     )
-    events.record(tx, deps.clock, account.id, events.BACKUP_CODES_GENERATED, client, set_number=number)
+    events.record(tx, deps.clock, account.id, EventType.BACKUP_CODES_GENERATED, client, set_number=number)
     return IssuedSet(set_number=number, created_at=now, codes=[mechanics.format_code(c) for c in codes])
 
 
@@ -140,21 +140,19 @@ def confirm_saved(deps: Deps, account: Account, *, position: int, code: str) -> 
             raise WrongConfirmationCode()
         tx.backup_codes.mark_confirmed(current.id, at=deps.clock.now())
         events.record(
-            tx, deps.clock, account.id, events.BACKUP_CODES_CONFIRMED, set_number=current.set_number
+            tx, deps.clock, account.id, EventType.BACKUP_CODES_CONFIRMED, set_number=current.set_number
         )
 
 
 def consume(
-    tx: Transaction, deps: Deps, account: Account, raw_code: str, client: Client, *, purpose: str
+    tx: Transaction, deps: Deps, account: Account, canonical: str, client: Client, *, purpose: str
 ) -> Consumed:
-    """Check one submitted backup code with one key derivation and use it up atomically.
+    """Check one backup code (in canonical form: the code box read it) with one key
+    derivation and use it up atomically.
 
     Raises the error that explains the failure: typo, already used, from a replaced set, or
     simply invalid. The caller counts the attempt.
     """
-    canonical = mechanics.normalise(raw_code)
-    if canonical is None:
-        raise MalformedCode()
     if not mechanics.check_character_ok(canonical):
         raise CodeTypo()
     current = tx.backup_codes.current_set(account.id)
@@ -183,7 +181,7 @@ def consume(
         tx,
         deps.clock,
         account.id,
-        events.BACKUP_CODE_USED,
+        EventType.BACKUP_CODE_USED,
         client,
         position=match.position,
         set_number=current.set_number,

@@ -10,22 +10,24 @@
 
 from __future__ import annotations
 
-from sparekey.core import events
+from sparekey.core import events, second_factors
 from sparekey.core.deps import Deps
+from sparekey.core.events import EventType
 from sparekey.core.flows.backup_codes import IssuedSet, issue_set
 from sparekey.core.models import Account, Client
 from sparekey.core.ports import Transaction
 
 
-def real_factor_count(tx: Transaction, account_id: str) -> int:
-    return len(tx.authenticators.for_account(account_id, confirmed_only=True))
+def two_factor_kept_on(tx: Transaction, account_id: str) -> bool:
+    """Whether a factor that keeps two-step verification on is left (an app, a phone)."""
+    return bool(second_factors.credentials(tx, account_id))
 
 
 def factor_confirmed(
     tx: Transaction, deps: Deps, account: Account, client: Client, *, factor: str, name: str
 ) -> IssuedSet | None:
     """Record the new factor; the first one turns 2FA on and returns backup-code set #N."""
-    events.record(tx, deps.clock, account.id, events.FACTOR_ADDED, client, factor=factor, name=name)
+    events.record(tx, deps.clock, account.id, EventType.FACTOR_ADDED, client, factor=factor, name=name)
     if account.two_factor_enabled:
         return None
     tx.accounts.set_two_factor(account.id, True)
@@ -34,11 +36,12 @@ def factor_confirmed(
 
 
 def credentials_changed(
-    tx: Transaction, account_id: str, *, end_other_sessions_than: str | None = None
+    tx: Transaction, deps: Deps, account_id: str, *, end_other_sessions_than: str | None = None
 ) -> None:
-    """Sign-ins in progress end (open flows; sent codes with them); given the session that
-    made the change, every other session of the account ends too."""
+    """Sign-ins in progress end (open flows and every code sent that is still pending); given
+    the session that made the change, every other session of the account ends too."""
     tx.flows.end_for_account(account_id)
+    tx.sent_codes.end_for_account(account_id, deps.clock.now())
     if end_other_sessions_than is not None:
         tx.sessions.delete_for_account(account_id, except_id=end_other_sessions_than)
 
@@ -47,31 +50,22 @@ def factor_removed(
     tx: Transaction, deps: Deps, account: Account, client: Client, *, factor: str, name: str
 ) -> None:
     """Record the removal; without a factor left, 2FA turns off and the codes end."""
-    events.record(tx, deps.clock, account.id, events.FACTOR_REMOVED, client, factor=factor, name=name)
-    credentials_changed(tx, account.id)
-    if account.two_factor_enabled and real_factor_count(tx, account.id) == 0:
+    events.record(tx, deps.clock, account.id, EventType.FACTOR_REMOVED, client, factor=factor, name=name)
+    credentials_changed(tx, deps, account.id)
+    if account.two_factor_enabled and not two_factor_kept_on(tx, account.id):
         _turn_off(tx, deps, account, client)
 
 
 def disable_two_factor(tx: Transaction, deps: Deps, account: Account, client: Client) -> None:
-    for authenticator in tx.authenticators.for_account(account.id):
-        tx.authenticators.delete(authenticator.id)
-        if authenticator.confirmed:
-            events.record(
-                tx,
-                deps.clock,
-                account.id,
-                events.FACTOR_REMOVED,
-                client,
-                factor="totp",
-                name=authenticator.name,
-            )
+    """Every second factor goes (each records its removal), then two-step verification."""
+    for factor in second_factors.REGISTRY:
+        factor.remove_all(tx, deps, account, client)
     _turn_off(tx, deps, account, client)
 
 
 def _turn_off(tx: Transaction, deps: Deps, account: Account, client: Client) -> None:
-    credentials_changed(tx, account.id)
+    credentials_changed(tx, deps, account.id)
     tx.accounts.set_two_factor(account.id, False)
     account.two_factor_enabled = False
     tx.backup_codes.end_current_set(account.id, at=deps.clock.now())
-    events.record(tx, deps.clock, account.id, events.TWO_FACTOR_DISABLED, client)
+    events.record(tx, deps.clock, account.id, EventType.TWO_FACTOR_DISABLED, client)

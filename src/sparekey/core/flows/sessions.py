@@ -9,6 +9,7 @@ from sparekey.core import events
 from sparekey.core.crypto import new_id, new_token, token_hash
 from sparekey.core.deps import Deps
 from sparekey.core.errors import NotAuthenticated, NotFound, SudoRequired
+from sparekey.core.events import EventType
 from sparekey.core.models import Account, Client, Session
 from sparekey.core.ports import Transaction
 
@@ -93,7 +94,7 @@ def revoke(deps: Deps, current: Current, session_id: str, client: Client) -> Non
             raise NotFound()
         tx.sessions.delete(session_id)
         events.record(
-            tx, deps.clock, current.account.id, events.SESSION_REVOKED, client, session_id=session_id
+            tx, deps.clock, current.account.id, EventType.SESSION_REVOKED, client, session_id=session_id
         )
 
 

@@ -10,17 +10,19 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sparekey.core import events, throttle, usernames
+from sparekey.core import events, second_factors, throttle, usernames
 from sparekey.core.crypto import new_token
 from sparekey.core.deps import Deps
 from sparekey.core.errors import CodeError, FlowExpired, FlowNotFound, InvalidCredentials
+from sparekey.core.events import EventType
 from sparekey.core.factors.password import normalise as normalise_password
-from sparekey.core.flows import known_clients, second_factor
+from sparekey.core.flows import known_clients
 from sparekey.core.flows.sessions import open_session
+from sparekey.core.methods import Method
 from sparekey.core.models import Account, Client, FlowState, LoginFlow, Session
 from sparekey.core.ports import Transaction
 
-PASSWORD = "password"
+PASSWORD = Method.PASSWORD
 MAX_PASSWORD_INPUT = 4096
 
 
@@ -71,7 +73,7 @@ def start(
                     tx,
                     deps.clock,
                     account.id,
-                    events.SIGN_IN,
+                    EventType.SIGN_IN,
                     client,
                     result="failure",
                     method=PASSWORD,
@@ -96,10 +98,12 @@ def start(
                 known_client_id=known_id,
             )
             tx.flows.add(flow)
-            return SecondFactorRequired(flow=flow, methods=second_factor.methods_of(tx, deps, account))
+            return SecondFactorRequired(flow=flow, methods=second_factors.methods_of(tx, deps, account))
         token, session = open_session(tx, deps, account, client)
         client_token = known_clients.remember(tx, deps, account, known_id)
-        events.record(tx, deps.clock, account.id, events.SIGN_IN, client, result="success", method=PASSWORD)
+        events.record(
+            tx, deps.clock, account.id, EventType.SIGN_IN, client, result="success", method=PASSWORD
+        )
     return Authenticated(
         session_token=token, session=session, account=account, method_used=PASSWORD, client_token=client_token
     )
@@ -112,7 +116,7 @@ def live_flow(deps: Deps, flow_id: str) -> tuple[LoginFlow, Account, list[dict[s
         account = tx.accounts.get(flow.account_id)
         if account is None:
             raise FlowNotFound()
-        return flow, account, second_factor.methods_of(tx, deps, account)
+        return flow, account, second_factors.methods_of(tx, deps, account)
 
 
 def _live(tx: Transaction, deps: Deps, flow_id: str) -> LoginFlow:
@@ -148,7 +152,7 @@ def submit_code(
             address_limited=flow.known_client_id is None,
         )
         try:
-            verified = second_factor.verify(tx, deps, account, code, client, method=method)
+            verified = second_factors.verify(tx, deps, account, code, client, method=method, flow=flow)
         except CodeError as error:
             failure = error
             tx.flows.fail_if_spent(flow.id, max_attempts=max_attempts)
@@ -157,10 +161,10 @@ def submit_code(
                 tx,
                 deps.clock,
                 account.id,
-                events.SIGN_IN,
+                EventType.SIGN_IN,
                 client,
                 result="failure",
-                method=second_factor.kind_of(code, method) or "unrecognised",
+                method=error.method,
                 error_code=error.code,
             )
         else:
@@ -170,7 +174,13 @@ def submit_code(
             token, session = open_session(tx, deps, account, client)
             client_token = known_clients.remember(tx, deps, account, flow.known_client_id)
             events.record(
-                tx, deps.clock, account.id, events.SIGN_IN, client, result="success", method=verified.method
+                tx,
+                deps.clock,
+                account.id,
+                EventType.SIGN_IN,
+                client,
+                result="success",
+                method=verified.method,
             )
     if failure is not None:
         raise failure

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sparekey.core import events, throttle
+from sparekey.core import events, second_factors, throttle
 from sparekey.core.deps import Deps
 from sparekey.core.errors import CodeError, InvalidCode, InvalidCredentials, SparekeyError
+from sparekey.core.events import EventType
 from sparekey.core.factors.password import normalise as normalise_password
-from sparekey.core.flows import second_factor
 from sparekey.core.flows.sessions import Current, rotate
 from sparekey.core.flows.sign_in import check_password
 from sparekey.core.models import Client
@@ -44,7 +44,7 @@ def enter(
             try:
                 if not code:
                     raise InvalidCode(missing=True)
-                second_factor.verify(tx, deps, fresh, code, client, purpose="sudo")
+                second_factors.verify(tx, deps, fresh, code, client, purpose="sudo")
             except CodeError as error:
                 failure = error
         if failure is not None:
@@ -56,7 +56,7 @@ def enter(
             current.session.sudo_until = until
             if rotate_token:
                 new_token = rotate(tx, current.session)
-            events.record(tx, deps.clock, account_id, events.SUDO, client)
+            events.record(tx, deps.clock, account_id, EventType.SUDO, client)
     if failure is not None:
         raise failure
     return until, new_token

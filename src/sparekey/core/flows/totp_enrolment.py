@@ -11,9 +11,10 @@ from sparekey.core.errors import MalformedCode, NotFound, ValidationFailed, Wron
 from sparekey.core.factors import totp
 from sparekey.core.flows import lifecycle
 from sparekey.core.flows.backup_codes import IssuedSet
-from sparekey.core.flows.second_factor import TOTP, secret_of
 from sparekey.core.flows.sessions import Current, require_sudo
+from sparekey.core.methods import Method
 from sparekey.core.models import Authenticator, Client
+from sparekey.core.second_factors.totp import secret_of
 
 NAME_MAX = 64
 MAX_AUTHENTICATORS = 10
@@ -89,7 +90,9 @@ def confirm(deps: Deps, current: Current, authenticator_id: str, *, code: str, c
         authenticator.last_used_step = outcome.step
         account = tx.accounts.get_for_update(current.account.id)
         assert account is not None
-        issued = lifecycle.factor_confirmed(tx, deps, account, client, factor=TOTP, name=authenticator.name)
+        issued = lifecycle.factor_confirmed(
+            tx, deps, account, client, factor=Method.TOTP, name=authenticator.name
+        )
     return Confirmed(authenticator=authenticator, backup_codes=issued)
 
 
@@ -103,7 +106,7 @@ def remove(deps: Deps, current: Current, authenticator_id: str, *, client: Clien
         if authenticator.confirmed:
             account = tx.accounts.get_for_update(current.account.id)
             assert account is not None
-            lifecycle.factor_removed(tx, deps, account, client, factor=TOTP, name=authenticator.name)
+            lifecycle.factor_removed(tx, deps, account, client, factor=Method.TOTP, name=authenticator.name)
 
 
 def list_authenticators(deps: Deps, account_id: str) -> list[Authenticator]:

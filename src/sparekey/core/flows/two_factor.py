@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sparekey.core import second_factors
 from sparekey.core.deps import Deps
-from sparekey.core.flows import backup_codes, lifecycle, second_factor
+from sparekey.core.flows import backup_codes, lifecycle
 from sparekey.core.flows.sessions import Current, require_sudo
 from sparekey.core.models import Account, Client
 
@@ -32,6 +33,6 @@ def overview(deps: Deps, account_id: str) -> Overview:
         assert account is not None
         return Overview(
             account=account,
-            methods=second_factor.methods_of(tx, deps, account),
+            methods=second_factors.methods_of(tx, deps, account),
             backup_codes=backup_codes.status_in(tx, account_id),
         )

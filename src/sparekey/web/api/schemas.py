@@ -6,6 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from sparekey.core.factors.codes import MAX_LENGTH as CODE_MAX_LENGTH  # the one limit for every code
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
@@ -34,7 +36,7 @@ class LoginBody(_Body):
 
 
 class CodeBody(_Body):
-    code: str = Field(max_length=1000)
+    code: str = Field(max_length=CODE_MAX_LENGTH)
     method: str | None = Field(default=None, max_length=32)
     trust_device: bool | None = None
 
@@ -46,7 +48,7 @@ class SendBody(_Body):
 
 class SudoBody(_Body):
     password: str = Field(max_length=10_000)
-    code: str | None = Field(default=None, max_length=1000)
+    code: str | None = Field(default=None, max_length=CODE_MAX_LENGTH)
 
 
 class NewTotpBody(_Body):
@@ -54,12 +56,12 @@ class NewTotpBody(_Body):
 
 
 class ConfirmTotpBody(_Body):
-    code: str = Field(max_length=1000)
+    code: str = Field(max_length=CODE_MAX_LENGTH)
 
 
 class ConfirmBackupBody(_Body):
     position: int = Field(ge=1, le=100)
-    code: str = Field(max_length=1000)
+    code: str = Field(max_length=CODE_MAX_LENGTH)
 
 
 class PasswordBody(_Body):

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from sparekey.core.crypto import Signer, token_hash
 from sparekey.core.errors import SparekeyError
+from sparekey.core.factors.codes import MAX_LENGTH as CODE_MAX_LENGTH
 from sparekey.i18n import LANGUAGES, format_when, translate
 from sparekey.web.cookies import Cookie, read, write
 from sparekey.web.errors import error_message
@@ -94,6 +95,7 @@ def render(request: Request, template: str, http_status: int = 200, /, **context
         "_": _,
         "when": lambda value: format_when(value, lang),
         "csrf_token": csrf_token(request),
+        "code_max_length": CODE_MAX_LENGTH,
         "path": request.url.path,
         **context,
     }
