@@ -1,14 +1,21 @@
-"""``sparekey serve | migrate | version``."""
+"""``sparekey serve | migrate | reencrypt | outbox | version``."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
+from datetime import UTC
+from typing import TYPE_CHECKING
 
 import typer
 
 from sparekey import __version__
 from sparekey.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from sparekey.delivery.outbox import Kept
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="sparekey: two-factor authentication and recovery"
@@ -75,6 +82,68 @@ def reencrypt() -> None:
     _logging()
     moved = reencrypt_secrets(build_deps(_settings()))
     typer.echo(f"sparekey: {moved} secret(s) re-encrypted with the current key", err=True)
+
+
+@app.command()
+def outbox(
+    as_json: bool = typer.Option(
+        False, "--json", help="one JSON array; with --follow, then one object a line"
+    ),
+    follow: bool = typer.Option(False, "--follow", help="keep printing new messages until Ctrl-C"),
+    limit: int = typer.Option(100, min=1, max=10_000, help="how many of the newest messages to list"),
+) -> None:
+    """List the messages kept by the outbox sender, newest first (for development and small
+    installations, where the operator reads the codes and passes them on)."""
+    from sparekey.bootstrap import build_deps
+    from sparekey.delivery.outbox import kept
+    from sparekey.store.migrate import is_current
+
+    deps = build_deps(_settings())
+    if not is_current(deps.store.engine):  # type: ignore[attr-defined]
+        typer.echo("sparekey: the database schema is not up to date: run `sparekey migrate`", err=True)
+        raise typer.Exit(1)
+    try:
+        # With --follow, everything in the window counts as seen, shown or not: only messages
+        # that arrive later are printed as new.
+        window = kept(deps, limit=max(limit, OUTBOX_FOLLOW_WINDOW) if follow else limit)
+        shown = window[:limit]
+        if as_json:
+            _echo_json([entry.as_json() for entry in shown], one_line=follow)
+        elif shown:
+            typer.echo("\n".join(_readable(entry) for entry in shown))
+        elif not follow:
+            typer.echo("sparekey: the outbox is empty", err=True)
+        if not follow:
+            return
+        typer.echo("sparekey: waiting for new messages (Ctrl-C to stop)", err=True)
+        seen = {entry.id for entry in window}
+        while True:
+            time.sleep(OUTBOX_POLL_SECONDS)
+            for entry in reversed(kept(deps, limit=OUTBOX_FOLLOW_WINDOW, skip=seen)):  # as they came
+                seen.add(entry.id)
+                if as_json:
+                    _echo_json(entry.as_json(), one_line=True)
+                else:
+                    typer.echo(_readable(entry))
+    except KeyboardInterrupt:
+        return  # Ctrl-C ends --follow: a normal end, status 0
+
+
+OUTBOX_POLL_SECONDS = 1
+OUTBOX_FOLLOW_WINDOW = 500  # --follow looks for new messages among the newest this many
+
+
+def _echo_json(value: object, *, one_line: bool) -> None:
+    typer.echo(json.dumps(value, separators=(",", ":")) if one_line else json.dumps(value, indent=2))
+
+
+def _readable(entry: Kept) -> str:
+    when = entry.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [f"{when}  {entry.channel}  to {entry.to}"]
+    if entry.subject:
+        lines.append(f"  Subject: {entry.subject}")
+    lines += [f"  | {line}".rstrip() for line in entry.text.splitlines()]
+    return "\n".join(lines) + "\n"
 
 
 @app.command()

@@ -81,6 +81,162 @@ class Settings(BaseSettings):
     sends_per_address_day: int = Field(default=50, ge=1, le=100000)
 
     # Senders (sparekey/delivery/): how messages leave.
+    # The checks below need the fields they depend on to come first (``info.data``).
+    mail_sender: Literal["outbox", "smtp"] = "outbox"
+    smtp_host: str | None = Field(default=None, validate_default=True)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_port: int | None = Field(default=None, ge=1, le=65535, description="unset: 25, 587 or 465")
+    smtp_username: str | None = Field(default=None, validate_default=True)
+    smtp_password: SecretStr | None = Field(default=None, validate_default=True)
+    smtp_ca_file: Path | None = Field(default=None, description="trust this CA instead of the system's")
+    mail_from: str | None = Field(default=None, validate_default=True)
+    phone_sender: Literal["outbox", "twilio", "webhook"] = "outbox"
+    twilio_account_sid: str | None = Field(default=None, validate_default=True)
+    twilio_auth_token: SecretStr | None = Field(default=None, validate_default=True)
+    twilio_from: str | None = Field(default=None, validate_default=True)
+    twilio_api_base: str = "https://api.twilio.com"
+    phone_webhook_url: str | None = Field(default=None, validate_default=True)
+    phone_webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
+    delivery_interval_seconds: int = Field(default=5, ge=1, le=300)
+
+    @field_validator(
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
+        "smtp_ca_file",
+        "mail_from",
+        "twilio_account_sid",
+        "twilio_auth_token",
+        "twilio_from",
+        "phone_webhook_url",
+        "phone_webhook_secret",
+        mode="before",
+    )
+    @classmethod
+    def _sender_blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @staticmethod
+    def _is_loopback(host: str | None) -> bool:
+        """Plain text (HTTP, SMTP without TLS) is only allowed to this machine."""
+        if host is None:
+            return False
+        if host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host.strip("[]")).is_loopback
+        except ValueError:
+            return False
+
+    @field_validator("smtp_host", "mail_from")
+    @classmethod
+    def _needed_for_smtp(cls, value: str | None, info: Any) -> str | None:
+        if value is None and info.data.get("mail_sender") == "smtp":
+            raise ValueError("required when SPAREKEY_MAIL_SENDER is smtp")
+        return value
+
+    @field_validator("smtp_username")
+    @classmethod
+    def _login_over_tls(cls, value: str | None, info: Any) -> str | None:
+        plain = info.data.get("smtp_security") == "none"
+        if value is not None and plain and not cls._is_loopback(info.data.get("smtp_host")):
+            raise ValueError(
+                "a password is only sent over TLS: set SPAREKEY_SMTP_SECURITY to starttls or tls "
+                "(or use a mail server on this machine)"
+            )
+        return value
+
+    @field_validator("smtp_password")
+    @classmethod
+    def _password_with_username(cls, value: SecretStr | None, info: Any) -> SecretStr | None:
+        username_given = info.data.get("smtp_username") is not None
+        if value is None and username_given:
+            raise ValueError("required when SPAREKEY_SMTP_USERNAME is set")
+        if value is not None and not username_given and "smtp_username" in info.data:
+            raise ValueError("set SPAREKEY_SMTP_USERNAME too, or leave this unset")
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file_loads(cls, value: Path | None) -> Path | None:
+        import ssl
+
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        if value is not None:
+            try:
+                ssl.create_default_context(cafile=str(value))
+            except (ssl.SSLError, OSError):
+                raise ValueError(f"not a PEM file of CA certificates: {value}") from None
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from_is_an_address(cls, value: str | None) -> str | None:
+        from email.utils import parseaddr
+
+        if value is None:
+            return None
+        _name, address = parseaddr(value)
+        local, _, domain = address.rpartition("@")
+        if not local or "." not in domain or any(c in value for c in "\r\n"):
+            raise ValueError("not an e-mail address, e.g. 'sparekey <no-reply@example.com>'")
+        return value
+
+    @field_validator("twilio_account_sid")
+    @classmethod
+    def _needed_for_twilio(cls, value: str | None, info: Any) -> str | None:
+        if value is None:
+            if info.data.get("phone_sender") == "twilio":
+                raise ValueError("required when SPAREKEY_PHONE_SENDER is twilio")
+            return None
+        if not (
+            len(value) == 34
+            and value.startswith("AC")
+            and all(c in "0123456789abcdefABCDEF" for c in value[2:])
+        ):
+            raise ValueError("a Twilio account SID is 'AC' followed by 32 hexadecimal digits")
+        return value
+
+    @field_validator("twilio_auth_token", "twilio_from")
+    @classmethod
+    def _also_needed_for_twilio(cls, value: Any, info: Any) -> Any:
+        if value is None and info.data.get("phone_sender") == "twilio":
+            raise ValueError("required when SPAREKEY_PHONE_SENDER is twilio")
+        return value
+
+    @field_validator("twilio_api_base", "phone_webhook_url")
+    @classmethod
+    def _https_url(cls, value: str | None, info: Any) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is None:
+            if info.data.get("phone_sender") == "webhook" and info.field_name == "phone_webhook_url":
+                raise ValueError("required when SPAREKEY_PHONE_SENDER is webhook")
+            return None
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            raise ValueError("not a URL") from None
+        if parts.scheme not in ("https", "http") or not host:
+            raise ValueError("must be an https:// URL")
+        if parts.scheme == "http" and not cls._is_loopback(host):
+            raise ValueError("must be https:// (plain http:// only to this machine): it carries codes")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not contain a user name or password")
+        return value.rstrip("/") if info.field_name == "twilio_api_base" else value
+
+    @field_validator("phone_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None, info: Any) -> SecretStr | None:
+        if value is None:
+            if info.data.get("phone_sender") == "webhook":
+                raise ValueError("required when SPAREKEY_PHONE_SENDER is webhook")
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
 
     @field_validator("database_url", "redis_url")
     @classmethod

@@ -431,6 +431,11 @@ def test_events_newest_first(client: TestClient, user_2fa: ApiUser) -> None:
         ("get", "/api/v1/me/sessions"),
         ("delete", "/api/v1/me/sessions/x"),
         ("get", "/api/v1/me/events"),
+        ("get", "/api/v1/me/contacts"),
+        ("post", "/api/v1/me/contacts"),
+        ("post", "/api/v1/me/contacts/x/verify"),
+        ("post", "/api/v1/me/contacts/x/resend"),
+        ("delete", "/api/v1/me/contacts/x"),
         ("post", "/api/v1/logout"),
     ],
 )

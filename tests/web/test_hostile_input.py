@@ -89,12 +89,14 @@ def token(user: ApiUser) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Endpoint:
-    path: str  # {flow} and {authenticator} are filled in per test
+    path: str  # {flow}, {authenticator} and {contact} are filled in per test
     body: dict[str, Any]  # well-formed
     required: tuple[str, ...]
 
-    def url(self, flow: str = "no-such-flow", authenticator: str = "no-such-authenticator") -> str:
-        return self.path.format(flow=flow, authenticator=authenticator)
+    def url(
+        self, flow: str = "no-such-flow", authenticator: str = "no-such-authenticator", contact: str = "nope"
+    ) -> str:
+        return self.path.format(flow=flow, authenticator=authenticator, contact=contact)
 
     def wrong_values(self, field: str) -> list[Any]:
         good = self.body[field]
@@ -127,6 +129,12 @@ ENDPOINTS = {
     "backup_confirm": Endpoint(
         "/api/v1/me/backup-codes/confirm", {"position": 1, "code": "ABCDE-FGHJK"}, ("position", "code")
     ),
+    "contacts": Endpoint(
+        "/api/v1/me/contacts",
+        {"kind": "phone", "address": "090-1234-5678", "region": "JP"},
+        ("kind", "address"),
+    ),
+    "contact_verify": Endpoint("/api/v1/me/contacts/{contact}/verify", {"code": "123456"}, ("code",)),
 }
 OBJECT_BODIES = [name for name, endpoint in ENDPOINTS.items() if endpoint.required]  # /me/totp may have none
 STRING_FIELDS = [(n, f) for n, e in ENDPOINTS.items() for f, v in e.body.items() if isinstance(v, str)]
@@ -263,6 +271,12 @@ ODD_STRINGS = [
     "\x00", "alice\x00", "a\x00b\x00c", "\u202egnp.exe", "\u200b\u200d\ufeff", "<script>alert(1)</script>",
     "' OR 1=1 --", "%(retry_after)s %s {0} {}", "\r\nSet-Cookie: x=1", "\U0001f4a5" * 50, "\x7f\x1b[31m",
     "ａｌｉｃｅ", "../../etc/passwd", "   ",
+]  # fmt: skip
+HOSTILE_ADDRESSES = [
+    "+81 90 1234 5678 ext. 9999999999", "+" + "9" * 60, "+81\x0090", "090-1234-5678\r\nBcc: x@evil.example",
+    "taro@example.com\r\nBcc: all@example.com", "taro@exa mple.com", "<script>@example.com", "@", "+",
+    "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660", "tel:+819012345678", "+00000000000",
+    "taro@" + "a" * 300 + ".com", "\U0001f4a5@example.com", "+81 (90) 1234-5678", "0120-000-000",
 ]  # fmt: skip
 # Where an odd string is a fine value: a password, an authenticator's name, an absent e-mail.
 ACCEPTED = {("accounts", "password"), ("accounts", "email"), ("password", "new_password"), ("totp", "name")}
@@ -800,6 +814,9 @@ field_values = {
     "trust_device": st.one_of(st.booleans(), json_values),
     "name": st.one_of(odd_text, json_values),
     "position": st.one_of(st.integers(-5, 200), json_values),
+    "kind": st.one_of(st.sampled_from(["phone", "email", "fax", ""]), odd_text, json_values),
+    "address": st.one_of(odd_text, st.sampled_from(HOSTILE_ADDRESSES), json_values),
+    "region": st.one_of(st.sampled_from(["JP", "US", "jp", "ZZ", "", "JPN"]), odd_text, json_values),
 }
 bodies = st.one_of(json_values, st.fixed_dictionaries({}, optional=field_values))
 PROPERTY = settings(
@@ -809,9 +826,18 @@ PROPERTY = settings(
 
 @pytest.fixture
 def ids(user_2fa: ApiUser) -> dict[str, str]:
-    """The 2FA account signed in and in sudo, with a live sign-in flow and its authenticator."""
+    """The 2FA account signed in and in sudo, with a live sign-in flow, its authenticator and
+    an unverified phone number."""
     user_2fa.sudo()
-    return {"flow": user_2fa.flow(), "authenticator": str(user_2fa.authenticator_id)}
+    added = user_2fa.http.post(
+        "/api/v1/me/contacts", json={"kind": "phone", "address": "+819012345678"}, headers=user_2fa.auth
+    )
+    assert added.status_code == 201, added.text
+    return {
+        "flow": user_2fa.flow(),
+        "authenticator": str(user_2fa.authenticator_id),
+        "contact": added.json()["id"],
+    }
 
 
 def check_answer(response: Any) -> None:
@@ -859,3 +885,27 @@ def test_any_flow_id_gets_a_clear_answer(client: TestClient, segment: str, actio
         "not_found",
         "method_not_allowed",
     }
+
+
+# Contact points ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("address", HOSTILE_ADDRESSES)
+@pytest.mark.parametrize("kind", ["phone", "email"])
+def test_hostile_contact_points_are_refused_clearly(
+    client: TestClient, user: ApiUser, kind: str, address: str
+) -> None:
+    user.login()
+    for region in (None, "JP"):
+        body = {"kind": kind, "address": address, **({"region": region} if region else {})}
+        response = client.post("/api/v1/me/contacts", json=body, headers=user.auth)
+        if response.status_code == 201:  # a real one after all (a free-phone number, an emoji mailbox)
+            stored = response.json()["address"]
+            assert stored.startswith("+") if kind == "phone" else "@" in stored, response.text
+            assert stored.isprintable() and " " not in stored, response.text
+            client.delete(f"/api/v1/me/contacts/{response.json()['id']}", headers=user.auth)
+            continue
+        error = assert_envelope(response, 409, 422, 429)
+        assert error["code"] in {"invalid_phone_number", "invalid_email", "validation_error"}, error
+    listed = client.get("/api/v1/me/contacts", headers=user.auth).json()
+    assert all("\r" not in c["address"] and "\n" not in c["address"] for c in listed)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jinja2.ext import babel_extract
 
+from sparekey.delivery import composer
 from sparekey.i18n import catalogue, choose_language, translate
 from sparekey.web import messages
 from sparekey.web.pages import security
@@ -20,11 +21,15 @@ def visible_messages() -> set[str]:
     for template in TEMPLATES.glob("*.html"):
         with template.open("rb") as handle:
             for _line, _func, message, _comments in babel_extract(handle, ["_"], [], {}):
-                if isinstance(message, str):
-                    found.add(message)
+                # _("text") gives the text; _("text %(x)s", x=...) gives (text, None, ...).
+                text = message[0] if isinstance(message, tuple) else message
+                if isinstance(text, str):
+                    found.add(text)
     found |= set(messages.ERROR_MESSAGES.values()) | set(messages.PASSWORD_REASONS.values())
     found |= set(messages.CLOCK_DIRECTION.values())
     found |= set(messages.USERNAME_REASONS.values())
+    found |= composer.texts()
+    found |= {name for _code, name in security.REGIONS}
     found |= set(security.EVENT_NAMES.values()) | set(security.DONE_MESSAGES.values())
     found |= set(security.METHOD_NAMES.values()) | set(security.FAILURE_REASONS.values())
     found |= set(security.SHEET_INSTRUCTIONS)

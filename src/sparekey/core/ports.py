@@ -99,6 +99,10 @@ class LoginFlows(Protocol):
         """Every flow of the account still awaiting a code -> ended; how many there were."""
         ...
 
+    def extend(self, flow_id: str, until: datetime) -> None:
+        """The flow lives at least until ``until`` (a code sent late still has its minutes)."""
+        ...
+
 
 class KnownClients(Protocol):
     def add(self, client: KnownClient) -> None: ...
@@ -178,15 +182,16 @@ class SentCodes(Protocol):
         """``UPDATE ... WHERE used_at IS NULL AND ended_at IS NULL``: True for the one winner."""
         ...
 
-    def count_since(
+    def sent_since(
         self,
         since: datetime,
         *,
         destination: str | None = None,
         account_id: str | None = None,
         ip: str | None = None,
-    ) -> int:
-        """Codes sent since ``since`` to a destination, for an account, or to a client address."""
+    ) -> list[datetime]:
+        """When codes were sent since ``since`` to a destination, for an account, or to a
+        client address (oldest first)."""
         ...
 
     def newest_for(self, *, flow_id: str | None = None, contact_id: str | None = None) -> SentCode | None:
@@ -197,10 +202,17 @@ class SentCodes(Protocol):
 class Messages(Protocol):
     def add(self, message: QueuedMessage) -> None: ...
     def claim_due(
-        self, now: datetime, *, until: datetime, limit: int, ids: Sequence[str] | None = None
+        self,
+        now: datetime,
+        *,
+        until: datetime,
+        limit: int,
+        ids: Sequence[str] | None = None,
+        created_before: datetime | None = None,
     ) -> list[QueuedMessage]:
-        """Queued messages due by ``now`` that no process is sending, each claimed until
-        ``until`` by one conditional UPDATE: a message is sent by one process at a time."""
+        """Queued messages due by ``now`` that no process is sending (only those created
+        at or before ``created_before``, when given), each claimed until ``until`` by one
+        conditional UPDATE: a message is sent by one process at a time."""
         ...
 
     def mark_sent(self, message_id: str, *, at: datetime, sender: str, keep_body: bool) -> None: ...
@@ -208,6 +220,14 @@ class Messages(Protocol):
     def mark_failed(self, message_id: str, *, error: str) -> None: ...
     def kept_by_outbox(self, *, limit: int, after: datetime | None = None) -> list[QueuedMessage]:
         """Messages the outbox sender delivered (kept for the operator), newest first."""
+        ...
+
+
+class Locks(Protocol):
+    def hold(self, name: str) -> None:
+        """Hold a lock named ``name`` until the transaction ends, so that transactions that
+        read-then-write under the same name run one after the other (SQLite's transactions
+        already do)."""
         ...
 
 
@@ -223,6 +243,7 @@ class Transaction(Protocol):
     contacts: Contacts
     sent_codes: SentCodes
     messages: Messages
+    locks: Locks
 
 
 class Store(Protocol):

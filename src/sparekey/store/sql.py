@@ -328,6 +328,12 @@ class SqlLoginFlows(_Repo):
     def complete(self, flow_id: str) -> bool:
         return self.conn.execute(_Q.complete_flow, {"p_id": flow_id}).rowcount == 1
 
+    def extend(self, flow_id: str, until: datetime) -> None:
+        c = t.login_flows.c
+        self.conn.execute(
+            update(t.login_flows).where(c.id == flow_id, c.expires_at < until).values(expires_at=until)
+        )
+
     def end_for_account(self, account_id: str) -> int:
         c = t.login_flows.c
         result = self.conn.execute(
@@ -523,23 +529,32 @@ class SqlSentCodes(_Repo):
         )
         return result.rowcount == 1
 
-    def count_since(
+    def sent_since(
         self,
         since: datetime,
         *,
         destination: str | None = None,
         account_id: str | None = None,
         ip: str | None = None,
-    ) -> int:
+    ) -> list[datetime]:
         c = t.sent_codes.c
-        query = select(func.count()).select_from(t.sent_codes).where(c.created_at >= since)
+        query = select(c.created_at).where(c.created_at >= since)
         if destination is not None:
             query = query.where(c.destination == destination)
         if account_id is not None:
             query = query.where(c.account_id == account_id)
         if ip is not None:
             query = query.where(c.ip == ip)
-        return int(self.conn.execute(query).scalar_one())
+        return list(self.conn.execute(query.order_by(c.created_at)).scalars())
+
+
+class SqlLocks(_Repo):
+    def hold(self, name: str) -> None:
+        if self._dialect == "postgresql":
+            self.conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name}
+            )
+        # SQLite: every transaction here began with BEGIN IMMEDIATE and holds the write lock.
 
 
 class SqlMessages(_Repo):
@@ -547,13 +562,21 @@ class SqlMessages(_Repo):
         self.conn.execute(insert(t.messages), vars(message))
 
     def claim_due(
-        self, now: datetime, *, until: datetime, limit: int, ids: Sequence[str] | None = None
+        self,
+        now: datetime,
+        *,
+        until: datetime,
+        limit: int,
+        ids: Sequence[str] | None = None,
+        created_before: datetime | None = None,
     ) -> list[QueuedMessage]:
         c = t.messages.c
         free = c.claimed_until.is_(None) | (c.claimed_until < now)
         due = select(t.messages).where(c.state == "queued", c.next_attempt_at <= now, free)
         if ids is not None:
             due = due.where(c.id.in_(list(ids)))
+        if created_before is not None:
+            due = due.where(c.created_at <= created_before)
         rows = self.conn.execute(due.order_by(c.next_attempt_at, c.id).limit(limit)).all()
         claimed = []
         for row in rows:
@@ -652,6 +675,7 @@ class SqlTransaction:
         self.contacts = SqlContacts(conn)
         self.sent_codes = SqlSentCodes(conn)
         self.messages = SqlMessages(conn)
+        self.locks = SqlLocks(conn)
 
 
 class SqlStore:

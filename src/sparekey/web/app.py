@@ -12,10 +12,11 @@ from fastapi.staticfiles import StaticFiles
 from sparekey import __version__
 from sparekey.bootstrap import build_deps
 from sparekey.core.clock import Clock
+from sparekey.delivery.worker import DeliveryWorker
 from sparekey.settings import Settings
 from sparekey.store.migrate import is_current, upgrade
 from sparekey.web import errors
-from sparekey.web.api import auth, me
+from sparekey.web.api import auth, contacts, me
 from sparekey.web.middleware import BodyLimit, CrossSiteGuard, SecurityHeaders
 from sparekey.web.pages import router as pages
 from sparekey.web.pages.rendering import CsrfFailed, csrf_failed
@@ -30,13 +31,19 @@ def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool 
     if migrate:
         upgrade(deps.store.engine)  # type: ignore[attr-defined]
 
-    app = FastAPI(title="sparekey", version=__version__, docs_url=None, redoc_url=None)
+    # Sends what is due from start-up to shutdown: retries, and messages queued before a stop.
+    worker = DeliveryWorker(deps, interval_seconds=settings.delivery_interval_seconds)
+    app = FastAPI(
+        title="sparekey", version=__version__, docs_url=None, redoc_url=None, lifespan=worker.lifespan
+    )
     app.state.settings = settings
     app.state.deps = deps
+    app.state.delivery_worker = worker
     errors.install(app)
     app.add_exception_handler(CsrfFailed, csrf_failed)
     app.include_router(auth.router)
     app.include_router(me.router)
+    app.include_router(contacts.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

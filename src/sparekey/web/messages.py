@@ -25,6 +25,11 @@ ERROR_MESSAGES: dict[str, str] = {
     "code_replayed": "This code was already used. Wait for the next code in your app.",
     "clock_drift_suspected": "Your device's clock seems about %(minutes)s minutes off. "
     "Turn on automatic date and time on the device, then try a new code.",
+    "code_expired": "This code has expired. Ask for a new one.",
+    "invalid_email": "That is not an e-mail address we can send to. Check it and try again.",
+    "invalid_phone_number": "That is not a phone number we can send to. "
+    "Write it with its country code (+81 90 1234 5678) or choose the country.",
+    "contact_exists": "This address or number is already on your account.",
     "csrf_failed": "The form expired or came from another site. Reload the page and try again.",
     "method_not_allowed": "This method is not allowed here.",
     "internal_error": "Something went wrong on our side. Nothing was changed; try again.",

@@ -62,12 +62,18 @@ def queue(
     return message_id
 
 
-def deliver(deps: Deps, message_ids: Sequence[str] | None = None) -> int:
-    """Send the due messages (only ``message_ids``, when given); returns how many were sent."""
+def deliver(deps: Deps, message_ids: Sequence[str] | None = None, *, settled_seconds: int = 0) -> int:
+    """Send the due messages (only ``message_ids``, when given; only those queued at least
+    ``settled_seconds`` ago, when given: the request that queued a message sends it itself,
+    right after its commit); returns how many were sent."""
     now = deps.clock.now()
     with deps.store.transaction() as tx:
         claimed = tx.messages.claim_due(
-            now, until=now + timedelta(seconds=CLAIM_SECONDS), limit=BATCH, ids=message_ids
+            now,
+            until=now + timedelta(seconds=CLAIM_SECONDS),
+            limit=BATCH,
+            ids=message_ids,
+            created_before=now - timedelta(seconds=settled_seconds) if settled_seconds else None,
         )
     sent = 0
     for queued in claimed:

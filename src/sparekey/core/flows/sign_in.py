@@ -112,14 +112,15 @@ def start(
 def live_flow(deps: Deps, flow_id: str) -> tuple[LoginFlow, Account, list[dict[str, Any]]]:
     """The flow, its account and its methods, or FlowNotFound / FlowExpired."""
     with deps.store.transaction() as tx:
-        flow = _live(tx, deps, flow_id)
+        flow = live_flow_in(tx, deps, flow_id)
         account = tx.accounts.get(flow.account_id)
         if account is None:
             raise FlowNotFound()
         return flow, account, second_factors.methods_of(tx, deps, account)
 
 
-def _live(tx: Transaction, deps: Deps, flow_id: str) -> LoginFlow:
+def live_flow_in(tx: Transaction, deps: Deps, flow_id: str) -> LoginFlow:
+    """The flow if it still awaits a code, inside the caller's transaction."""
     flow = tx.flows.get(flow_id) if 0 < len(flow_id) <= 64 else None
     if flow is None:
         raise FlowNotFound()
@@ -136,7 +137,7 @@ def submit_code(
     count is committed, then its error raised."""
     failure: CodeError | None = None
     with deps.store.transaction() as tx:
-        flow = _live(tx, deps, flow_id)
+        flow = live_flow_in(tx, deps, flow_id)
         account = tx.accounts.get(flow.account_id)
         if account is None:
             raise FlowNotFound()

@@ -7,12 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from sparekey.core.deps import Deps
-from sparekey.core.errors import ValidationFailed
-from sparekey.core.flows import accounts, sessions, sign_in
+from sparekey.core.flows import accounts, sent_codes, sessions, sign_in
 from sparekey.web.api.schemas import CodeBody, LoginBody, RegisterBody, SendBody
 from sparekey.web.cookies import Cookie, clear
 from sparekey.web.dependencies import Signed, get_deps, signed_in
-from sparekey.web.request_info import client_of
+from sparekey.web.request_info import client_of, language_of
 
 router = APIRouter(prefix="/api/v1", tags=["sign-in"])
 
@@ -63,10 +62,22 @@ def submit_code(
 
 
 @router.post("/login/{flow_id}/send", status_code=202)
-def send_code(flow_id: str, body: SendBody, deps: Deps = Depends(get_deps)) -> dict[str, Any]:
-    sign_in.live_flow(deps, flow_id)
-    # No e-mail or phone destination can be enrolled yet, so no method can be sent to.
-    raise ValidationFailed(field="method", reason="not_available")
+def send_code(
+    flow_id: str, body: SendBody, request: Request, deps: Deps = Depends(get_deps)
+) -> dict[str, Any]:
+    sent = sent_codes.send_for_flow(
+        deps,
+        flow_id=flow_id,
+        method=body.method,
+        destination_id=body.destination_id,
+        client=client_of(request),
+        language=language_of(request),
+    )
+    return sent_json(sent)
+
+
+def sent_json(sent: sent_codes.Sent) -> dict[str, Any]:
+    return {"sent_to": sent.sent_to, "resend_after": sent.resend_after}
 
 
 @router.post("/logout", status_code=204, response_class=Response)

@@ -66,3 +66,13 @@ class ConfirmBackupBody(_Body):
 
 class PasswordBody(_Body):
     new_password: str = Field(max_length=10_000)
+
+
+class NewContactBody(_Body):
+    kind: str = Field(max_length=16)
+    address: str = Field(max_length=1000)
+    region: str | None = Field(default=None, max_length=8)
+
+
+class ContactCodeBody(_Body):
+    code: str = Field(max_length=CODE_MAX_LENGTH)

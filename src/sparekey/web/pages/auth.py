@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from sparekey.core.deps import Deps
 from sparekey.core.errors import FlowExpired, FlowNotFound, SparekeyError
-from sparekey.core.flows import accounts, sessions, sign_in
+from sparekey.core.flows import accounts, sent_codes, sessions, sign_in
 from sparekey.web.cookies import (
     Cookie,
     clear,
@@ -19,7 +19,7 @@ from sparekey.web.cookies import (
 )
 from sparekey.web.dependencies import get_deps, maybe_signed_in
 from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render
-from sparekey.web.request_info import client_of
+from sparekey.web.request_info import client_of, language_of
 
 router = APIRouter()
 
@@ -108,13 +108,24 @@ def login(
     return response
 
 
-def _code_page(request: Request, deps: Deps, status: int = 200, error: str | None = None) -> Response:
+def _code_page(
+    request: Request, deps: Deps, status: int = 200, error: str | None = None, sent: str | None = None
+) -> Response:
     flow_id = read(request, Cookie.FLOW) or ""
     try:
         _flow, account, methods = sign_in.live_flow(deps, flow_id)
     except (FlowNotFound, FlowExpired):
         return redirect(request, "/login", ended="1")
-    return render(request, "code.html", status, error=error, methods=methods, username=account.username)
+    return render(
+        request,
+        "code.html",
+        status,
+        error=error,
+        sent=sent,
+        code_minutes=deps.policy.sent_code_seconds // 60,
+        methods=methods,
+        username=account.username,
+    )
 
 
 @router.get("/login/code")
@@ -136,6 +147,32 @@ def submit_code(
     except SparekeyError as error:
         return _code_page(request, deps, error.status, error_text(request, error))
     return _signed_in_response(request, result)
+
+
+@router.post("/login/code/send")
+def send_code(
+    request: Request,
+    method: str = Form(""),
+    destination_id: str = Form(""),
+    csrf_token: str = Form(""),
+    deps: Deps = Depends(get_deps),
+) -> Response:
+    """ "Try another way": a code by SMS, call or e-mail for the sign-in in progress."""
+    check_csrf(request, csrf_token)
+    try:
+        sent = sent_codes.send_for_flow(
+            deps,
+            flow_id=read(request, Cookie.FLOW) or "",
+            method=method,
+            destination_id=destination_id or None,
+            client=client_of(request),
+            language=language_of(request),
+        )
+    except (FlowNotFound, FlowExpired):
+        return redirect(request, "/login", ended="1")
+    except SparekeyError as error:
+        return _code_page(request, deps, error.status, error_text(request, error))
+    return _code_page(request, deps, sent=sent.sent_to)
 
 
 @router.post("/logout")

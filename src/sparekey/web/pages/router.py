@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sparekey.web.pages import auth, backup_codes, security
+from sparekey.web.pages import auth, backup_codes, contacts, security
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
 router.include_router(security.router)
 router.include_router(backup_codes.router)
+router.include_router(contacts.router)

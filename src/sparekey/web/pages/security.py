@@ -9,12 +9,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from sparekey.core.errors import SparekeyError, SudoRequired
-from sparekey.core.flows import accounts, history, sessions, sudo, totp_enrolment, two_factor
+from sparekey.core.flows import accounts, contacts, history, sessions, sudo, totp_enrolment, two_factor
 from sparekey.core.flows.backup_codes import IssuedSet
 from sparekey.web.cookies import set_session_cookie
 from sparekey.web.dependencies import Signed, get_deps, maybe_signed_in
 from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render, safe_next
-from sparekey.web.request_info import client_of
+from sparekey.web.request_info import client_of, language_of
 
 router = APIRouter(prefix="/security")
 
@@ -31,11 +31,18 @@ EVENT_NAMES = {
     "totp_replay_refused": "Reused authenticator code refused",
     "rate_limited": "Too many attempts: sign-in paused",
     "session_revoked": "Session signed out",
+    "contact_added": "Phone number or e-mail address added",
+    "contact_verified": "Phone number or e-mail address verified",
+    "contact_removed": "Phone number or e-mail address removed",
+    "code_sent": "Code sent",
 }
 METHOD_NAMES = {
     "password": "password",
     "totp": "authenticator app",
     "backup_code": "backup code",
+    "sms": "SMS code",
+    "voice": "code by phone call",
+    "email": "e-mail code",
     "unrecognised": "unrecognised code",
 }
 FAILURE_REASONS = {
@@ -47,6 +54,7 @@ FAILURE_REASONS = {
     "code_from_replaced_set": "code from a replaced sheet",
     "code_replayed": "code used twice",
     "clock_drift_suspected": "device clock off",
+    "code_expired": "code expired",
     "rate_limited": "too many attempts",
 }
 DONE_MESSAGES = {
@@ -57,7 +65,28 @@ DONE_MESSAGES = {
     "two_factor_disabled": "Two-step verification is off. Your backup codes no longer work.",
     "codes_confirmed": "Thank you: your backup code sheet is confirmed.",
     "totp_added": "The authenticator app was added.",
+    "contact_added": "We sent a code there. Type it below to verify it.",
+    "contact_code_sent": "We sent a new code.",
+    "contact_verified": "Verified.",
+    "contact_removed": "Removed.",
 }
+
+
+# Countries offered for numbers written in national form; any other is written with "+".
+REGIONS: tuple[tuple[str, str], ...] = (
+    ("", "Another country: I write the number with its country code (+...)"),
+    ("JP", "Japan"),
+    ("US", "United States or Canada"),
+    ("GB", "United Kingdom"),
+    ("KR", "South Korea"),
+    ("TW", "Taiwan"),
+    ("CN", "China"),
+    ("SG", "Singapore"),
+    ("AU", "Australia"),
+    ("DE", "Germany"),
+    ("FR", "France"),
+    ("IN", "India"),
+)
 
 
 SHEET_INSTRUCTIONS = (
@@ -99,6 +128,10 @@ def security_page(request: Request, signed: Signed, status: int = 200, **extra: 
         notice=notice if notice in {"backup_codes_low", "backup_code_used"} else None,
         remaining=remaining if remaining.isdigit() else None,
         in_sudo=signed.current.in_sudo(deps.clock.now()),
+        contacts=contacts.list_contacts(deps, account_id),
+        outbox="outbox" in (deps.senders.mail.name, deps.senders.phone.name),
+        regions=REGIONS,
+        default_region="JP" if language_of(request) == "ja" else "",
         **extra,
     )
 
