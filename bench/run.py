@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench.common import PARAMS, build, line
 from bench.sign_in import backup_code_step, password_and_totp
+from bench.sms import password_and_sms
 
 ROUNDS = 50
 
@@ -36,6 +37,7 @@ def main() -> None:
         password_and_totp(deps, ROUNDS)
         backup_code_step(deps, replaced_sets=1, rounds=ROUNDS)
         backup_code_step(deps, replaced_sets=4, rounds=ROUNDS)
+        password_and_sms(deps, ROUNDS)
         try:  # TestClient needs the test extras, which scripts/test installs
             from bench.http import sign_in_over_http
         except ImportError as error:

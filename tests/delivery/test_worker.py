@@ -117,7 +117,8 @@ def test_a_failed_round_never_stops_the_worker(
 def test_the_application_runs_the_worker_from_start_up_to_shutdown(
     tmp_path: Path, sqlite_database: str, clock: FrozenClock
 ) -> None:
-    before = build_deps(sqlite_database, clock)
+    down = Flaky(failures=0)  # a sender that would work, had it been reached before the stop
+    before = build_deps(sqlite_database, clock, senders=Senders(mail=down, phone=down))
     message_id = queue_code(before, channel=Channel.EMAIL, to="alice@example.com")  # queued, never sent
     clock.advance(seconds=SETTLED_SECONDS)  # ... and then the server stopped for a while
     app = create_app(test_settings(tmp_path, database_url=sqlite_database), clock=clock)

@@ -8,12 +8,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from sparekey.core.crypto import new_key_string
+from tests.delivery.conftest import start_provider  # noqa: F401 - the local SMS provider, for journeys
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -30,42 +31,57 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SPAREKEY_")}
-    environment.update(
-        SPAREKEY_DATA_DIR=str(tmp_path / "data"),
-        SPAREKEY_ENCRYPTION_KEYS=new_key_string(),
-        SPAREKEY_ARGON2_TIME_COST="1",
-        SPAREKEY_ARGON2_MEMORY_COST="1024",
-    )
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sparekey", "serve", "--port", str(port)],
-        env=environment,
-        stdout=log,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
+def start_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Starts ``sparekey serve`` with the given SPAREKEY_* settings (as keyword arguments,
+    lower case); returns its base URL. Every server is stopped, and its log checked, after."""
+    running: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(**settings: str) -> str:
+        port = free_port()
+        data = tmp_path / f"server-{len(running)}"
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("SPAREKEY_")}
+        environment.update(
+            SPAREKEY_DATA_DIR=str(data / "data"),
+            SPAREKEY_ENCRYPTION_KEYS=new_key_string(),
+            SPAREKEY_ARGON2_TIME_COST="1",
+            SPAREKEY_ARGON2_MEMORY_COST="1024",
+            **{f"SPAREKEY_{name.upper()}": value for name, value in settings.items()},
+        )
+        data.mkdir(parents=True)
+        log_path = data / "server.log"
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "sparekey", "serve", "--port", str(port)],
+                env=environment,
+                stdout=log,
+                stderr=log,
+            )
+        running.append((process, log_path))
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as answer:  # noqa: S310 - our own server
+                    if answer.status == 200:
+                        return base
+            except OSError:
+                time.sleep(0.05)
+        process.kill()
+        pytest.fail(f"server did not start: {log_path.read_text()}")
+
+    yield start
+    for process, log_path in running:
+        process.terminate()
         try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as answer:  # noqa: S310 - our own server
-                if answer.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        process.kill()
-        pytest.fail(f"server did not start: {(tmp_path / 'server.log').read_text()}")
-    yield base
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
-    text = (tmp_path / "server.log").read_text()
-    assert "Traceback" not in text, text
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        text = log_path.read_text()
+        assert "Traceback" not in text, text
+
+
+@pytest.fixture
+def server(start_server: Callable[..., str]) -> str:
+    return start_server()
 
 
 @pytest.fixture(scope="session")

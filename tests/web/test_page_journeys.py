@@ -236,3 +236,43 @@ def test_sessions_and_password_change(browser: Browser, client: TestClient) -> N
     assert "Your password was changed" in browser.page
     gone = client.get("/api/v1/me", headers={"Authorization": f"Bearer {other['session_token']}"})
     assert gone.status_code == 401
+
+
+def outbox_code(client: TestClient, to: str) -> str:
+    from sparekey.core.flows import delivery
+
+    deps = client.app.state.deps  # type: ignore[attr-defined]
+    with deps.store.transaction() as tx:
+        kept = [m for m in tx.messages.kept_by_outbox(limit=20) if m.to == to]
+    message = delivery.opened(deps, kept[0])
+    assert message is not None
+    return re.search(r"\b\d{6}\b", message.text).group(0)  # type: ignore[union-attr]
+
+
+def test_a_phone_number_on_the_pages_and_a_sign_in_by_sms(browser: Browser, client: TestClient) -> None:
+    """Without JavaScript: add a phone, verify it (2FA turns on, the sheet is shown), sign out,
+    and sign in with "try another way": a code by SMS."""
+    browser.register()
+    browser.get("/security")
+    assert "outbox" in browser.page  # the pages say where messages go on this server
+    browser.post("/security/contacts", kind="phone", address="090-1234-5678", region="JP")
+    assert "+819012345678" in browser.page
+    action = re.search(r'action="(/security/contacts/\w+/verify)"', browser.page).group(1)  # type: ignore[union-attr]
+    browser.post(action, code=outbox_code(client, "+819012345678"))
+    assert len(re.findall(r"<li><code>([0-9A-Z]{5}-[0-9A-Z]{5})</code></li>", browser.page)) == 10
+    browser.clock.advance(61)
+    browser.get("/security")
+    browser.sign_out()
+    browser.sign_in()
+    assert "+81 ** **** 5678" in browser.page and 'action="/login/code/send"' in browser.page
+    contact = re.search(r'name="destination_id" value="(\w+)"', browser.page).group(1)  # type: ignore[union-attr]
+    browser.post("/login/code/send", method="sms", destination_id=contact)
+    assert 'id="sent"' in browser.page
+    again = browser.http.post(
+        "/login/code/send",
+        data={"csrf_token": csrf(browser.page), "method": "sms", "destination_id": contact},
+    )
+    assert again.status_code == 429 and "Too many attempts" in again.text  # the cool-down, explained
+    browser.page = again.text
+    browser.post("/login/code", code=outbox_code(client, "+819012345678"))
+    assert "<h1>Security</h1>" in browser.page

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -182,21 +183,24 @@ class SentCodes(Protocol):
         """``UPDATE ... WHERE used_at IS NULL AND ended_at IS NULL``: True for the one winner."""
         ...
 
-    def sent_since(
-        self,
-        since: datetime,
-        *,
-        destination: str | None = None,
-        account_id: str | None = None,
-        ip: str | None = None,
-    ) -> list[datetime]:
-        """When codes were sent since ``since`` to a destination, for an account, or to a
-        client address (oldest first)."""
+    def sends_since(
+        self, since: datetime, *, destination: str, account_id: str, ip: str | None
+    ) -> list[SendTime]:
+        """Every code sent since ``since`` to the destination, for the account or to the client
+        address, oldest first, each saying which of the three it counts for (one query)."""
         ...
 
     def newest_for(self, *, flow_id: str | None = None, contact_id: str | None = None) -> SentCode | None:
         """The newest code sent for a flow (any state) or for verifying a contact: for the cool-down."""
         ...
+
+
+@dataclass(frozen=True)
+class SendTime:
+    at: datetime
+    to_destination: bool
+    for_account: bool
+    from_address: bool
 
 
 class Messages(Protocol):

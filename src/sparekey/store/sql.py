@@ -25,6 +25,7 @@ from sparekey.core.models import (
     Session,
     Throttle,
 )
+from sparekey.core.ports import SendTime
 from sparekey.store import tables as t
 
 
@@ -120,6 +121,78 @@ class _Q:
     throttle_by_key = select(t.throttles).where(t.throttles.c.key == bindparam("p_key"))
     delete_throttle = delete(t.throttles).where(t.throttles.c.key == bindparam("p_key"))
     count_attempt = {"postgresql": _count_attempt(postgresql.insert), "sqlite": _count_attempt(sqlite.insert)}
+    contacts = t.contacts
+    insert_contact = insert(contacts)
+    contacts_of = (
+        select(contacts)
+        .where(contacts.c.account_id == bindparam("p_account"))
+        .order_by(contacts.c.created_at, contacts.c.id)
+    )
+    sent = t.sent_codes
+    insert_sent_code = insert(sent)
+    live_code_of_flow = (
+        select(sent)
+        .where(sent.c.flow_id == bindparam("p_flow"), sent.c.used_at.is_(None), sent.c.ended_at.is_(None))
+        .order_by(sent.c.created_at.desc(), sent.c.id.desc())
+        .limit(1)
+    )
+    extend_flow = (
+        update(flows)
+        .where(flows.c.id == bindparam("p_id"), flows.c.expires_at < bindparam("p_until"))
+        .values(expires_at=bindparam("p_until"))
+    )
+    contact_by_id = select(contacts).where(
+        contacts.c.id == bindparam("p_id"), contacts.c.account_id == bindparam("p_account")
+    )
+    newest_code_of_flow = (
+        select(sent)
+        .where(sent.c.flow_id == bindparam("p_flow"))
+        .order_by(sent.c.created_at.desc(), sent.c.id.desc())
+        .limit(1)
+    )
+    _pending = (sent.c.used_at.is_(None), sent.c.ended_at.is_(None))
+    end_codes_of_flow = (
+        update(sent)
+        .where(sent.c.flow_id == bindparam("p_flow"), *_pending)
+        .values(ended_at=bindparam("p_at"))
+    )
+    consume_sent_code = (
+        update(sent).where(sent.c.id == bindparam("p_id"), *_pending).values(used_at=bindparam("p_at"))
+    )
+    messages = t.messages
+    _free = messages.c.claimed_until.is_(None) | (messages.c.claimed_until < bindparam("p_now"))
+    claim_message = (
+        update(messages)
+        .where(messages.c.id == bindparam("p_id"), messages.c.state == "queued", _free)
+        .values(claimed_until=bindparam("p_until"))
+    )
+    _sent_values = {
+        "state": "sent",
+        "sent_at": bindparam("p_at"),
+        "sender": bindparam("p_sender"),
+        "attempts": messages.c.attempts + 1,
+        "claimed_until": None,
+        "last_error": None,
+    }
+    mark_sent_keeping_body = update(messages).where(messages.c.id == bindparam("p_id")).values(**_sent_values)
+    mark_sent_dropping_body = (
+        update(messages).where(messages.c.id == bindparam("p_id")).values(**_sent_values, body_enc=None)
+    )
+    sends_since = (
+        select(
+            sent.c.created_at,
+            sent.c.destination == bindparam("p_destination"),
+            sent.c.account_id == bindparam("p_account"),
+            func.coalesce(sent.c.ip == bindparam("p_ip"), False),
+        )
+        .where(
+            sent.c.created_at >= bindparam("p_since"),
+            (sent.c.destination == bindparam("p_destination"))
+            | (sent.c.account_id == bindparam("p_account"))
+            | (sent.c.ip == bindparam("p_ip")),
+        )
+        .order_by(sent.c.created_at)
+    )
     known = t.known_clients
     insert_known_client = insert(known)
     find_known_clients = select(known).where(
@@ -329,10 +402,7 @@ class SqlLoginFlows(_Repo):
         return self.conn.execute(_Q.complete_flow, {"p_id": flow_id}).rowcount == 1
 
     def extend(self, flow_id: str, until: datetime) -> None:
-        c = t.login_flows.c
-        self.conn.execute(
-            update(t.login_flows).where(c.id == flow_id, c.expires_at < until).values(expires_at=until)
-        )
+        self.conn.execute(_Q.extend_flow, {"p_id": flow_id, "p_until": until})
 
     def end_for_account(self, account_id: str) -> int:
         c = t.login_flows.c
@@ -434,22 +504,27 @@ class SqlKnownClients(_Repo):
 
 
 class SqlContacts(_Repo):
+    """Contact points. An account's list is read once per transaction (every sent-code
+    factor asks for it while a sign-in lists its methods); a write forgets it."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        self._of_account: dict[str, list[Contact]] = {}
+
     def add(self, contact: Contact) -> None:
-        self.conn.execute(insert(t.contacts), vars(contact))
+        self._of_account.clear()
+        self.conn.execute(_Q.insert_contact, vars(contact))
 
     def get(self, account_id: str, contact_id: str) -> Contact | None:
-        c = t.contacts.c
-        row = self.conn.execute(
-            select(t.contacts).where(c.id == contact_id, c.account_id == account_id)
-        ).first()
+        row = self.conn.execute(_Q.contact_by_id, {"p_id": contact_id, "p_account": account_id}).first()
         return Contact(**_row(row)) if row else None
 
     def for_account(self, account_id: str, *, verified_only: bool = False) -> list[Contact]:
-        c = t.contacts.c
-        query = select(t.contacts).where(c.account_id == account_id).order_by(c.created_at, c.id)
-        if verified_only:
-            query = query.where(c.verified_at.is_not(None))
-        return [Contact(**_row(r)) for r in self.conn.execute(query)]
+        if account_id not in self._of_account:
+            rows = self.conn.execute(_Q.contacts_of, {"p_account": account_id})
+            self._of_account[account_id] = [Contact(**_row(r)) for r in rows]
+        found = self._of_account[account_id]
+        return [c for c in found if c.verified] if verified_only else list(found)
 
     def find(self, account_id: str, kind: str, address: str) -> Contact | None:
         c = t.contacts.c
@@ -459,6 +534,7 @@ class SqlContacts(_Repo):
         return Contact(**_row(row)) if row else None
 
     def mark_verified(self, contact_id: str, at: datetime) -> bool:
+        self._of_account.clear()
         c = t.contacts.c
         result = self.conn.execute(
             update(t.contacts).where(c.id == contact_id, c.verified_at.is_(None)).values(verified_at=at)
@@ -466,9 +542,11 @@ class SqlContacts(_Repo):
         return result.rowcount == 1
 
     def delete(self, contact_id: str) -> None:
+        self._of_account.clear()
         self.conn.execute(delete(t.contacts).where(t.contacts.c.id == contact_id))
 
     def delete_for_account(self, account_id: str, *, kind: str | None = None) -> None:
+        self._of_account.clear()
         query = delete(t.contacts).where(t.contacts.c.account_id == account_id)
         if kind is not None:
             query = query.where(t.contacts.c.kind == kind)
@@ -477,7 +555,7 @@ class SqlContacts(_Repo):
 
 class SqlSentCodes(_Repo):
     def add(self, code: SentCode) -> None:
-        self.conn.execute(insert(t.sent_codes), vars(code))
+        self.conn.execute(_Q.insert_sent_code, vars(code))
 
     def _newest(self, *conditions: Any) -> SentCode | None:
         c = t.sent_codes.c
@@ -487,8 +565,8 @@ class SqlSentCodes(_Repo):
         return SentCode(**_row(row)) if row else None
 
     def live_for_flow(self, flow_id: str) -> SentCode | None:
-        c = t.sent_codes.c
-        return self._newest(c.flow_id == flow_id, c.used_at.is_(None), c.ended_at.is_(None))
+        row = self.conn.execute(_Q.live_code_of_flow, {"p_flow": flow_id}).first()
+        return SentCode(**_row(row)) if row else None
 
     def live_for_contact(self, contact_id: str) -> SentCode | None:
         c = t.sent_codes.c
@@ -499,7 +577,8 @@ class SqlSentCodes(_Repo):
     def newest_for(self, *, flow_id: str | None = None, contact_id: str | None = None) -> SentCode | None:
         c = t.sent_codes.c
         if flow_id is not None:
-            return self._newest(c.flow_id == flow_id)
+            row = self.conn.execute(_Q.newest_code_of_flow, {"p_flow": flow_id}).first()
+            return SentCode(**_row(row)) if row else None
         return self._newest(c.contact_id == contact_id, c.flow_id.is_(None))
 
     def _end(self, at: datetime, *conditions: Any) -> None:
@@ -511,7 +590,7 @@ class SqlSentCodes(_Repo):
         )
 
     def end_for_flow(self, flow_id: str, at: datetime) -> None:
-        self._end(at, t.sent_codes.c.flow_id == flow_id)
+        self.conn.execute(_Q.end_codes_of_flow, {"p_flow": flow_id, "p_at": at})
 
     def end_for_contact(self, contact_id: str, at: datetime) -> None:
         c = t.sent_codes.c
@@ -521,31 +600,13 @@ class SqlSentCodes(_Repo):
         self._end(at, t.sent_codes.c.account_id == account_id)
 
     def consume(self, code_id: str, at: datetime) -> bool:
-        c = t.sent_codes.c
-        result = self.conn.execute(
-            update(t.sent_codes)
-            .where(c.id == code_id, c.used_at.is_(None), c.ended_at.is_(None))
-            .values(used_at=at)
-        )
-        return result.rowcount == 1
+        return self.conn.execute(_Q.consume_sent_code, {"p_id": code_id, "p_at": at}).rowcount == 1
 
-    def sent_since(
-        self,
-        since: datetime,
-        *,
-        destination: str | None = None,
-        account_id: str | None = None,
-        ip: str | None = None,
-    ) -> list[datetime]:
-        c = t.sent_codes.c
-        query = select(c.created_at).where(c.created_at >= since)
-        if destination is not None:
-            query = query.where(c.destination == destination)
-        if account_id is not None:
-            query = query.where(c.account_id == account_id)
-        if ip is not None:
-            query = query.where(c.ip == ip)
-        return list(self.conn.execute(query.order_by(c.created_at)).scalars())
+    def sends_since(
+        self, since: datetime, *, destination: str, account_id: str, ip: str | None
+    ) -> list[SendTime]:
+        parameters = {"p_since": since, "p_destination": destination, "p_account": account_id, "p_ip": ip}
+        return [SendTime(*row) for row in self.conn.execute(_Q.sends_since, parameters)]
 
 
 class SqlLocks(_Repo):
@@ -580,28 +641,14 @@ class SqlMessages(_Repo):
         rows = self.conn.execute(due.order_by(c.next_attempt_at, c.id).limit(limit)).all()
         claimed = []
         for row in rows:
-            won = self.conn.execute(
-                update(t.messages)
-                .where(c.id == row.id, c.state == "queued", free)
-                .values(claimed_until=until)
-            )
+            won = self.conn.execute(_Q.claim_message, {"p_id": row.id, "p_now": now, "p_until": until})
             if won.rowcount == 1:
                 claimed.append(QueuedMessage(**{**_row(row), "claimed_until": until}))
         return claimed
 
     def mark_sent(self, message_id: str, *, at: datetime, sender: str, keep_body: bool) -> None:
-        c = t.messages.c
-        values: dict[str, Any] = {
-            "state": "sent",
-            "sent_at": at,
-            "sender": sender,
-            "attempts": c.attempts + 1,
-            "claimed_until": None,
-            "last_error": None,
-        }
-        if not keep_body:
-            values["body_enc"] = None
-        self.conn.execute(update(t.messages).where(c.id == message_id).values(**values))
+        statement = _Q.mark_sent_keeping_body if keep_body else _Q.mark_sent_dropping_body
+        self.conn.execute(statement, {"p_id": message_id, "p_at": at, "p_sender": sender})
 
     def mark_retry(self, message_id: str, *, error: str, next_attempt_at: datetime) -> None:
         c = t.messages.c

@@ -51,12 +51,17 @@ def error_message(code: str, details: dict[str, Any], lang: str) -> str:
         return translate(lang, template.split("%(")[0].rstrip())
 
 
+def error_body(code: str, lang: str, **details: Any) -> dict[str, Any]:
+    """The one shape of every error: ``{"error": {"code", "message", ...details}}``."""
+    body = {"code": code, "message": error_message(code, details, lang)}
+    body.update({k: json_safe(v) for k, v in details.items() if k not in {"code", "message"}})
+    return {"error": body}
+
+
 def envelope(
     code: str, status: int, lang: str, headers: dict[str, str] | None = None, **details: Any
 ) -> JSONResponse:
-    body = {"code": code, "message": error_message(code, details, lang)}
-    body.update({k: json_safe(v) for k, v in details.items() if k not in {"code", "message"}})
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    return JSONResponse(error_body(code, lang, **details), status_code=status, headers=headers)
 
 
 def response_for(error: SparekeyError, lang: str) -> JSONResponse:

@@ -12,7 +12,7 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sparekey.i18n import choose_language
-from sparekey.web.errors import error_message
+from sparekey.web.errors import error_body
 from sparekey.web.headers import security_headers
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -26,7 +26,7 @@ def _headers(scope: Scope) -> dict[str, str]:
 async def _send_error(send: Send, scope: Scope, status: int, code: str) -> None:
     headers = _headers(scope)
     lang = choose_language(None, None, headers.get("accept-language"), "en")
-    body = json.dumps({"error": {"code": code, "message": error_message(code, {}, lang)}}).encode()
+    body = json.dumps(error_body(code, lang)).encode()
     await send(
         {
             "type": "http.response.start",

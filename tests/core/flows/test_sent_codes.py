@@ -426,3 +426,30 @@ def test_a_sent_code_is_used_once_under_concurrent_submissions(shared: Deps, clo
         thread.join()
     assert outcomes["ok"] == 1 and sum(outcomes.values()) == 8, outcomes
     assert set(outcomes) <= {"ok", "flow_expired", "invalid_code"}, outcomes
+
+
+def test_caps_per_account_and_per_client_address(sqlite_database: str, clock: FrozenClock) -> None:
+    from sparekey.core.flows import accounts
+
+    deps = build_deps(sqlite_database, clock, sends_per_account_day=4, sends_per_address_day=3)
+    person = Person(username="alice", password="correct horse battery staple")
+    person.id = accounts.register(deps, username=person.username, password=person.password).id
+    add_phone(deps, signed_in(deps, person))  # one send for this account, from HOME
+
+    def send_from(client: Client) -> None:
+        clock.advance(61)
+        flow = start(deps, person, client).flow.id
+        sent_codes.send_for_flow(
+            deps, flow_id=flow, method="sms", destination_id=None, client=client, language="en"
+        )
+
+    send_from(HOME)
+    send_from(HOME)  # HOME's third send today
+    with pytest.raises(RateLimited):
+        send_from(HOME)  # the client address's cap
+    send_from(Client(ip="203.0.113.77"))  # the account's fourth
+    with pytest.raises(RateLimited) as account_cap:
+        send_from(Client(ip="203.0.113.78"))
+    assert 0 < account_cap.value.details["retry_after"] <= 86400
+    clock.advance(86400)
+    send_from(Client(ip="203.0.113.78"))  # a day later

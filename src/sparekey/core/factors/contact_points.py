@@ -10,6 +10,7 @@ Pure: no storage, no network.
 from __future__ import annotations
 
 import enum
+from functools import cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -60,6 +61,7 @@ def parse(kind: str, raw: str, region: str | None = None) -> tuple[ContactKind, 
     raise ValidationFailed(field="kind")
 
 
+@cache  # parsing a number costs more than the rest of a sign-in's bookkeeping
 def mask(kind: str, address: str) -> str:
     """What a sign-in page may show of a contact point: ``+81 ** **** 5678``, ``t***@example.com``."""
     if kind == ContactKind.EMAIL:

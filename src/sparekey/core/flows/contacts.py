@@ -20,24 +20,21 @@ from sparekey.core import events, second_factors, throttle
 from sparekey.core.crypto import new_id
 from sparekey.core.deps import Deps
 from sparekey.core.errors import (
-    CodeExpired,
     ContactExists,
-    InvalidCode,
     MalformedCode,
     NotFound,
     SparekeyError,
     ValidationFailed,
 )
 from sparekey.core.events import EventType
-from sparekey.core.factors import sent_codes as mechanics
 from sparekey.core.factors.contact_points import ContactKind, mask, parse
 from sparekey.core.flows import delivery, lifecycle, sent_codes
 from sparekey.core.flows.backup_codes import IssuedSet
 from sparekey.core.flows.sessions import Current, require_sudo
 from sparekey.core.models import Client, Contact
 from sparekey.core.ports import Transaction
+from sparekey.core.second_factors import sent_code
 from sparekey.core.second_factors.base import Shape
-from sparekey.core.second_factors.sent_code import SIGNER_PURPOSE
 
 MAX_CONTACTS = 10
 
@@ -185,16 +182,7 @@ def _check_code(tx: Transaction, deps: Deps, contact: Contact, raw: str) -> None
     typed = second_factors.read(raw)
     if typed.shape is not Shape.SIX_DIGITS:
         raise MalformedCode()
-    live = tx.sent_codes.live_for_contact(contact.id)
-    if live is None or not mechanics.matches(
-        deps.box.signer(SIGNER_PURPOSE), live.id, typed.value, live.code_hash
-    ):
-        raise InvalidCode()
-    now = deps.clock.now()
-    if now >= live.expires_at:
-        raise CodeExpired()
-    if not tx.sent_codes.consume(live.id, now):
-        raise InvalidCode()
+    sent_code.use(tx, deps, tx.sent_codes.live_for_contact(contact.id), typed.value)
 
 
 def _sent(deps: Deps, contact: Contact) -> sent_codes.Sent:

@@ -30,6 +30,7 @@ FIRST_RETRY_SECONDS = 30
 LONGEST_RETRY_SECONDS = 3600
 CLAIM_SECONDS = 120  # a process that died while sending frees its claim after this long
 BATCH = 50
+OUTBOX = "outbox"  # the embedded sender: its messages are kept in the database for the operator
 
 
 def queue(
@@ -42,37 +43,44 @@ def queue(
     language: str,
     account_id: str | None,
     **params: Any,
-) -> str:
-    """Compose and store a message; returns its id (hand it to ``deliver`` after the commit)."""
+) -> str | None:
+    """Compose and store a message; returns its id, to hand to ``deliver`` after the commit,
+    or None when storing it was all there was to do: the embedded outbox "delivers" by
+    keeping the message in the database, so it is kept at once."""
     message = deps.composer.compose(kind, channel=channel, to=to, language=language, **params)
     message_id = new_id()
     now = deps.clock.now()
-    tx.messages.add(
-        QueuedMessage(
-            id=message_id,
-            account_id=account_id,
-            channel=channel.value,
-            to=to,
-            kind=kind.value,
-            created_at=now,
-            next_attempt_at=now,
-            body_enc=_seal(deps, message_id, message),
-        )
+    queued = QueuedMessage(
+        id=message_id,
+        account_id=account_id,
+        channel=channel.value,
+        to=to,
+        kind=kind.value,
+        created_at=now,
+        next_attempt_at=now,
+        body_enc=_seal(deps, message_id, message),
     )
-    return message_id
+    kept_at_once = deps.senders.for_channel(channel).name == OUTBOX
+    if kept_at_once:
+        queued.state, queued.attempts, queued.sent_at, queued.sender = "sent", 1, now, OUTBOX
+    tx.messages.add(queued)
+    return None if kept_at_once else message_id
 
 
-def deliver(deps: Deps, message_ids: Sequence[str] | None = None, *, settled_seconds: int = 0) -> int:
-    """Send the due messages (only ``message_ids``, when given; only those queued at least
-    ``settled_seconds`` ago, when given: the request that queued a message sends it itself,
-    right after its commit); returns how many were sent."""
+def deliver(deps: Deps, message_ids: Sequence[str | None] | None = None, *, settled_seconds: int = 0) -> int:
+    """Send the due messages (only ``message_ids``, when given: what ``queue`` returned; only
+    those queued at least ``settled_seconds`` ago, when given: the request that queued a
+    message sends it itself, right after its commit); returns how many were sent."""
+    ids = None if message_ids is None else [i for i in message_ids if i is not None]
+    if ids == []:
+        return 0
     now = deps.clock.now()
     with deps.store.transaction() as tx:
         claimed = tx.messages.claim_due(
             now,
             until=now + timedelta(seconds=CLAIM_SECONDS),
             limit=BATCH,
-            ids=message_ids,
+            ids=ids,
             created_before=now - timedelta(seconds=settled_seconds) if settled_seconds else None,
         )
     sent = 0
@@ -88,7 +96,7 @@ def deliver(deps: Deps, message_ids: Sequence[str] | None = None, *, settled_sec
         else:
             with deps.store.transaction() as tx:
                 tx.messages.mark_sent(
-                    queued.id, at=deps.clock.now(), sender=sender.name, keep_body=sender.name == "outbox"
+                    queued.id, at=deps.clock.now(), sender=sender.name, keep_body=sender.name == OUTBOX
                 )
             sent += 1
     return sent

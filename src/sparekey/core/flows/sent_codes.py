@@ -96,9 +96,11 @@ def send_for_flow(
     return Sent(sent_to=mask(contact.kind, contact.address), resend_after=deps.policy.resend_seconds)
 
 
-def send_for_contact(tx: Transaction, deps: Deps, contact: Contact, client: Client, language: str) -> str:
-    """Inside the caller's transaction: a code to verify ``contact``; returns the message id
-    (hand it to ``delivery.deliver`` after the commit)."""
+def send_for_contact(
+    tx: Transaction, deps: Deps, contact: Contact, client: Client, language: str
+) -> str | None:
+    """Inside the caller's transaction: a code to verify ``contact``; returns what
+    ``delivery.queue`` returns (hand it to ``delivery.deliver`` after the commit)."""
     channel = Channel.EMAIL if contact.kind == "email" else Channel.SMS
     newest = tx.sent_codes.newest_for(contact_id=contact.id)
     return _send(tx, deps, channel, contact, client, language, MessageKind.CONTACT_CODE, newest, flow_id=None)
@@ -115,7 +117,7 @@ def _send(
     newest: SentCode | None,
     *,
     flow_id: str | None,
-) -> str:
+) -> str | None:
     now = deps.clock.now()
     policy = deps.policy
     if newest is not None:
@@ -123,26 +125,14 @@ def _send(
     tx.locks.hold(f"sends:destination:{contact.address}")
     if client.ip:
         tx.locks.hold(f"sends:address:{client.ip}")
-    _cap(
-        tx.sent_codes.sent_since(now - HOUR, destination=contact.address),
-        policy.sends_per_destination_hour,
-        HOUR,
-        now,
+    sends = tx.sent_codes.sends_since(
+        now - DAY, destination=contact.address, account_id=contact.account_id, ip=client.ip
     )
-    _cap(
-        tx.sent_codes.sent_since(now - DAY, destination=contact.address),
-        policy.sends_per_destination_day,
-        DAY,
-        now,
-    )
-    _cap(
-        tx.sent_codes.sent_since(now - DAY, account_id=contact.account_id),
-        policy.sends_per_account_day,
-        DAY,
-        now,
-    )
-    if client.ip:
-        _cap(tx.sent_codes.sent_since(now - DAY, ip=client.ip), policy.sends_per_address_day, DAY, now)
+    to_destination = [s.at for s in sends if s.to_destination]
+    _cap([at for at in to_destination if at >= now - HOUR], policy.sends_per_destination_hour, HOUR, now)
+    _cap(to_destination, policy.sends_per_destination_day, DAY, now)
+    _cap([s.at for s in sends if s.for_account], policy.sends_per_account_day, DAY, now)
+    _cap([s.at for s in sends if s.from_address], policy.sends_per_address_day, DAY, now)
 
     expires_at = now + timedelta(seconds=policy.sent_code_seconds)
     if flow_id is not None:

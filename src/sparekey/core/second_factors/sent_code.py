@@ -19,11 +19,25 @@ from sparekey.core.events import EventType
 from sparekey.core.factors import sent_codes
 from sparekey.core.factors.contact_points import ContactKind, mask
 from sparekey.core.methods import Method
-from sparekey.core.models import Account, Client
+from sparekey.core.models import Account, Client, SentCode
 from sparekey.core.ports import Transaction
 from sparekey.core.second_factors.base import CodeAttempt, Shape, TypedCode, Verified
 
 SIGNER_PURPOSE = "sent-code"
+
+
+def use(tx: Transaction, deps: Deps, live: SentCode | None, digits: str) -> None:
+    """Use up the live code ``live`` if ``digits`` are its code and it has not expired, atomically;
+    else raise what explains the failure (``invalid_code``, ``code_expired``)."""
+    if live is None or not sent_codes.matches(
+        deps.box.signer(SIGNER_PURPOSE), live.id, digits, live.code_hash
+    ):
+        raise InvalidCode()
+    now = deps.clock.now()
+    if now >= live.expires_at:
+        raise CodeExpired()
+    if not tx.sent_codes.consume(live.id, now):
+        raise InvalidCode()  # used or ended a moment ago by another request
 
 
 class SentCodes:
@@ -61,13 +75,7 @@ class SentCodes:
         live = tx.sent_codes.live_for_flow(attempt.flow.id)
         if live is None or live.channel != self.channel:
             return None
-        if not sent_codes.matches(deps.box.signer(SIGNER_PURPOSE), live.id, code.value, live.code_hash):
-            raise InvalidCode()
-        now = deps.clock.now()
-        if now >= live.expires_at:
-            raise CodeExpired()
-        if not tx.sent_codes.consume(live.id, now):
-            raise InvalidCode()  # used or ended a moment ago by another request
+        use(tx, deps, live, code.value)
         return Verified(method=self.kind)
 
     def credentials(self, tx: Transaction, account_id: str) -> set[str]:
