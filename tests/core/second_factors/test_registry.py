@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from sparekey.core import second_factors
+from sparekey.core.deps import Deps
 from sparekey.core.methods import Method
 from sparekey.core.second_factors.base import SecondFactor, Shape
+from tests.conftest import Person, totp_now
 
 PROTOCOL_METHODS = ("method_entry", "verify", "credentials", "remove_all")
 
@@ -63,3 +65,20 @@ def test_the_rules_around_factors_name_none_of_them() -> None:
 )
 def test_a_code_is_read_once_into_its_shape(typed: str, shape: Shape | None, value: str) -> None:
     assert second_factors.read(typed) == second_factors.TypedCode(shape, value)
+
+
+def test_a_submitted_code_is_read_once(
+    deps: Deps, person_with_totp: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code box reads a submission once; every factor gets that reading, none reads again."""
+    from sparekey.core.factors import codes
+    from sparekey.core.flows import sign_in
+    from tests.core.flows.test_sign_in import HOME, start_flow
+
+    readings: list[object] = []
+    real = codes.compact
+    monkeypatch.setattr(codes, "compact", lambda raw: (readings.append(raw), real(raw))[1])
+    for code in (totp_now(deps, person_with_totp), person_with_totp.backup_codes[0]):  # type: ignore[index]
+        readings.clear()
+        done = sign_in.submit_code(deps, flow_id=start_flow(deps, person_with_totp), code=code, client=HOME)
+        assert done.method_used in {"totp", "backup_code"} and readings == [code]

@@ -35,7 +35,7 @@ from hmac import compare_digest
 
 from argon2.low_level import Type, hash_secret_raw
 
-from sparekey.core.factors.codes import compact
+from sparekey.core.factors import codes
 
 __all__ = [
     "ALPHABET",
@@ -163,7 +163,7 @@ def normalise(raw: str) -> str | None:
     ``codes.compact`` first (length cap, NFKC, upper case, separators dropped), then
     ``from_compact``. Never raises for any ``str``; non-``str`` input also gives None.
     """
-    text = compact(raw)
+    text = codes.compact(raw)
     return from_compact(text) if text is not None else None
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import pyotp
 import segno
 
-from sparekey.core.factors.codes import compact
+from sparekey.core.factors import codes
 
 PERIOD = 30
 DIGITS = 6
@@ -124,7 +124,7 @@ def normalise_code(raw: str) -> str | None:
     separators dropped), then ``from_compact``. Other scripts' digits, masking bullets,
     letters and wrong lengths give None. Never raises.
     """
-    text = compact(raw)
+    text = codes.compact(raw)
     return from_compact(text) if text is not None else None
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sparekey.core.deps import Deps
 from sparekey.core.flows import accounts, backup_codes, history, sessions, sudo, totp_enrolment, two_factor
 from sparekey.core.flows.backup_codes import IssuedSet, Status
+from sparekey.core.methods import Method
 from sparekey.core.models import Authenticator
 from sparekey.web.api.schemas import ConfirmBackupBody, ConfirmTotpBody, NewTotpBody, PasswordBody, SudoBody
 from sparekey.web.cookies import set_session_cookie
@@ -44,7 +45,7 @@ def status_json(status: Status) -> dict[str, Any]:
 def authenticator_json(authenticator: Authenticator) -> dict[str, Any]:
     return {
         "id": authenticator.id,
-        "type": "totp",
+        "type": Method.TOTP.value,
         "name": authenticator.name,
         "created_at": authenticator.created_at.isoformat(),
         "confirmed": authenticator.confirmed,

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from sparekey.core.deps import Deps
 from sparekey.core.errors import FlowExpired, FlowNotFound, SparekeyError
 from sparekey.core.flows import accounts, sent_codes, sessions, sign_in
+from sparekey.core.methods import Notice
 from sparekey.web.cookies import (
     Cookie,
     clear,
@@ -27,10 +28,10 @@ router = APIRouter()
 def _signed_in_response(request: Request, result: sign_in.Authenticated) -> Response:
     notices = {n["code"]: n.get("remaining") for n in result.notices}
     query = {}
-    if "backup_codes_low" in notices:
-        query = {"notice": "backup_codes_low", "remaining": notices["backup_codes_low"]}
-    elif "backup_code_used" in notices:
-        query = {"notice": "backup_code_used", "remaining": notices["backup_code_used"]}
+    for notice in (Notice.BACKUP_CODES_LOW, Notice.BACKUP_CODE_USED):  # the first one says most
+        if notice in notices:
+            query = {"notice": notice.value, "remaining": notices[notice]}
+            break
     response = redirect(request, "/security", **query)
     set_session_cookie(response, request, result.session_token)
     keep_client_token(response, request, result.client_token)

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from sparekey.core.errors import SparekeyError, SudoRequired
 from sparekey.core.flows import accounts, contacts, history, sessions, sudo, totp_enrolment, two_factor
 from sparekey.core.flows.backup_codes import IssuedSet
+from sparekey.core.methods import Notice
 from sparekey.web.cookies import set_session_cookie
 from sparekey.web.dependencies import Signed, get_deps, maybe_signed_in
 from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render, safe_next
@@ -125,7 +126,7 @@ def security_page(request: Request, signed: Signed, status: int = 200, **extra: 
         method_names=METHOD_NAMES,
         failure_reasons=FAILURE_REASONS,
         done=DONE_MESSAGES.get(done),
-        notice=notice if notice in {"backup_codes_low", "backup_code_used"} else None,
+        notice=notice if notice in Notice.__members__.values() else None,
         remaining=remaining if remaining.isdigit() else None,
         in_sudo=signed.current.in_sudo(deps.clock.now()),
         contacts=contacts.list_contacts(deps, account_id),
