@@ -400,3 +400,17 @@ def test_username_skeletons_are_unique(store: SqlStore) -> None:
                 id=new_id(), username="аlice", username_skeleton="alice", password_hash="h", created_at=NOW
             )
         )
+
+
+def test_the_migrations_build_the_declared_schema(database_url: str) -> None:
+    """What Alembic built is exactly what ``store/tables.py`` declares, on both databases."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from sparekey.store.tables import metadata
+
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    engine.dispose()
+    assert differences == []
