@@ -43,6 +43,9 @@ class Message:
     speech: str | None = None
 
 
+OUTBOX = "outbox"  # the embedded sender's name: its messages are kept in the database for the operator
+
+
 class DeliveryFailed(Exception):
     """A sender could not deliver. ``reason`` is safe to store and show (never a secret).
     ``permanent`` failures (an invalid number, a refused address) are not retried."""

@@ -2,8 +2,9 @@
 ``sparekey outbox``. For development and small installations, where nobody has to be
 reached outside the operator's own view.
 
-Sending through the outbox is recording: ``deliver`` marks the message sent by "outbox"
-and keeps its sealed body (other senders' bodies are dropped once delivered). Reading
+Sending through the outbox is recording: ``core.flows.delivery.queue`` stores the message as
+kept by the outbox at once, with its sealed body (other senders' bodies are dropped once
+delivered). Reading
 opens the body with the key ring, so the outbox shows only what this installation's keys
 can read.
 """
@@ -18,13 +19,13 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 
 from sparekey.core.crypto import KeyRingError
-from sparekey.core.delivery import Message
+from sparekey.core.delivery import OUTBOX, Message
 from sparekey.core.deps import Deps
 from sparekey.core.flows.delivery import opened
 
 
 class OutboxSender:
-    name = "outbox"
+    name = OUTBOX
 
     def send(self, message: Message) -> None:
         """Nothing leaves: the queued message stays in the database, marked as kept."""

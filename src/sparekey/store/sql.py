@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from sparekey.core.delivery import OUTBOX
 from sparekey.core.models import (
     Account,
     Authenticator,
@@ -679,7 +680,7 @@ class SqlMessages(_Repo):
 
     def kept_by_outbox(self, *, limit: int, after: datetime | None = None) -> list[QueuedMessage]:
         c = t.messages.c
-        query = select(t.messages).where(c.state == "sent", c.sender == "outbox")
+        query = select(t.messages).where(c.state == "sent", c.sender == OUTBOX)
         if after is not None:
             query = query.where(c.created_at > after)
         rows = self.conn.execute(query.order_by(c.created_at.desc(), c.id.desc()).limit(limit))

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from sparekey.core.crypto import new_id
-from sparekey.core.delivery import Channel, DeliveryFailed, Message, MessageKind
+from sparekey.core.delivery import OUTBOX, Channel, DeliveryFailed, Message, MessageKind
 from sparekey.core.deps import Deps
 from sparekey.core.models import QueuedMessage
 from sparekey.core.ports import Transaction
@@ -30,7 +30,6 @@ FIRST_RETRY_SECONDS = 30
 LONGEST_RETRY_SECONDS = 3600
 CLAIM_SECONDS = 120  # a process that died while sending frees its claim after this long
 BATCH = 50
-OUTBOX = "outbox"  # the embedded sender: its messages are kept in the database for the operator
 
 
 def queue(

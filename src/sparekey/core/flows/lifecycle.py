@@ -60,11 +60,12 @@ def disable_two_factor(tx: Transaction, deps: Deps, account: Account, client: Cl
     """Every second factor goes (each records its removal), then two-step verification."""
     for factor in second_factors.REGISTRY:
         factor.remove_all(tx, deps, account, client)
+    credentials_changed(tx, deps, account.id)
     _turn_off(tx, deps, account, client)
 
 
 def _turn_off(tx: Transaction, deps: Deps, account: Account, client: Client) -> None:
-    credentials_changed(tx, deps, account.id)
+    """2FA off and the codes ended; the caller has ended the sign-ins in progress."""
     tx.accounts.set_two_factor(account.id, False)
     account.two_factor_enabled = False
     tx.backup_codes.end_current_set(account.id, at=deps.clock.now())

@@ -70,11 +70,7 @@ def send_for_flow(
         account = tx.accounts.get_for_update(flow.account_id)  # one send at a time per account
         if account is None:
             raise FlowNotFound()
-        choices = [
-            c
-            for c in tx.contacts.for_account(account.id, verified_only=True)
-            if c.kind == factor.contact_kind
-        ]
+        choices = factor.destinations(tx, account.id)
         contact = next((c for c in choices if destination_id in (None, c.id)), None)
         if contact is None:
             raise ValidationFailed(

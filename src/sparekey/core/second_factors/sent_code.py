@@ -19,7 +19,7 @@ from sparekey.core.events import EventType
 from sparekey.core.factors import sent_codes
 from sparekey.core.factors.contact_points import ContactKind, mask
 from sparekey.core.methods import Method
-from sparekey.core.models import Account, Client, SentCode
+from sparekey.core.models import Account, Client, Contact, SentCode
 from sparekey.core.ports import Transaction
 from sparekey.core.second_factors.base import CodeAttempt, Shape, TypedCode, Verified
 
@@ -54,12 +54,15 @@ class SentCodes:
     def allowed(self, deps: Deps) -> bool:
         return self.kind.value in deps.policy.code_methods
 
+    def destinations(self, tx: Transaction, account_id: str, *, verified_only: bool = True) -> list[Contact]:
+        """The account's contact points this kind sends to (the verified ones, by default)."""
+        found = tx.contacts.for_account(account_id, verified_only=verified_only)
+        return [c for c in found if c.kind == self.contact_kind]
+
     def method_entry(self, tx: Transaction, deps: Deps, account: Account) -> dict[str, Any] | None:
         if not self.allowed(deps):
             return None
-        contacts = [
-            c for c in tx.contacts.for_account(account.id, verified_only=True) if c.kind == self.contact_kind
-        ]
+        contacts = self.destinations(tx, account.id)
         if not contacts:
             return None
         return {
@@ -81,20 +84,14 @@ class SentCodes:
     def credentials(self, tx: Transaction, account_id: str) -> set[str]:
         if not self.keeps_2fa_on:
             return set()
-        return {
-            c.id
-            for c in tx.contacts.for_account(account_id, verified_only=True)
-            if c.kind == self.contact_kind
-        }
+        return {c.id for c in self.destinations(tx, account_id)}
 
     def remove_all(self, tx: Transaction, deps: Deps, account: Account, client: Client) -> None:
         """Phones go with two-step verification (they are second factors); e-mail addresses
         stay (they receive notifications and recovery links)."""
         if not self.keeps_2fa_on:
             return
-        for contact in tx.contacts.for_account(account.id):
-            if contact.kind != self.contact_kind:
-                continue
+        for contact in self.destinations(tx, account.id, verified_only=False):
             tx.contacts.delete(contact.id)
             if contact.verified:
                 events.record(

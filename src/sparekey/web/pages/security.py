@@ -8,6 +8,7 @@ from collections.abc import Callable
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from sparekey.core.delivery import OUTBOX
 from sparekey.core.errors import SparekeyError, SudoRequired
 from sparekey.core.flows import accounts, contacts, history, sessions, sudo, totp_enrolment, two_factor
 from sparekey.core.flows.backup_codes import IssuedSet
@@ -130,7 +131,7 @@ def security_page(request: Request, signed: Signed, status: int = 200, **extra: 
         remaining=remaining if remaining.isdigit() else None,
         in_sudo=signed.current.in_sudo(deps.clock.now()),
         contacts=contacts.list_contacts(deps, account_id),
-        outbox="outbox" in (deps.senders.mail.name, deps.senders.phone.name),
+        outbox=OUTBOX in (deps.senders.mail.name, deps.senders.phone.name),
         regions=REGIONS,
         default_region="JP" if language_of(request) == "ja" else "",
         **extra,
