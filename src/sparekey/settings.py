@@ -12,6 +12,7 @@ import logging
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -24,10 +25,29 @@ from pydantic_settings import (
 
 from sparekey.core.crypto import KeyRingError, new_key_string, parse_keys
 from sparekey.core.factors.password import Argon2Parameters, PasswordPolicy
+from sparekey.core.factors.webauthn import RelyingParty
 from sparekey.core.policy import Policy
 from sparekey.store.database import private_directory, sqlite_url
 
 log = logging.getLogger("sparekey.settings")
+
+
+def _origin(value: str, *, allow_path: bool) -> str:
+    """``scheme://host[:port]`` of an http(s) URL (a public URL may have a path, which is dropped)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(f"must be scheme://host[:port] only: {value!r}")
+    if parts.path not in ("", "/") and not allow_path:  # a public URL may live under a path
+        raise ValueError(f"an origin has no path: {value!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"not a valid port in {value!r}") from None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
 class ConfigError(Exception):
@@ -50,6 +70,14 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode] = Field(
         default=(), description="addresses or CIDR ranges whose X-Forwarded-* headers are believed"
     )
+    public_url: str = Field(
+        default="http://localhost:8000",
+        description="where people reach sparekey; WebAuthn's RP ID is its host",
+    )
+    webauthn_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="more origins (scheme://host[:port]) whose pages may use the keys"
+    )
+    trusted_device_days: int = Field(default=30, ge=1, le=400)
 
     argon2_time_cost: int = Field(default=2, ge=1, le=20)
     argon2_memory_cost: int = Field(default=19456, ge=8, le=4 * 1024 * 1024, description="KiB")
@@ -259,6 +287,26 @@ class Settings(BaseSettings):
                 raise ValueError(f"not an IP address or CIDR range: {item!r}") from None
         return tuple(networks)
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        _origin(value.strip(), allow_path=True)
+        return value.strip().rstrip("/")
+
+    @field_validator("webauthn_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        return tuple(_origin(str(item).strip(), allow_path=False) for item in items if str(item).strip())
+
+    def relying_party(self) -> RelyingParty:
+        origin = _origin(self.public_url, allow_path=False)
+        host = urlsplit(origin).hostname or "localhost"
+        origins = tuple(dict.fromkeys((origin, *self.webauthn_origins)))
+        return RelyingParty(id=host, name=self.issuer, origins=origins)
+
     @field_validator("encryption_keys")
     @classmethod
     def _keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
@@ -330,6 +378,8 @@ class Settings(BaseSettings):
             sends_per_destination_day=self.sends_per_destination_day,
             sends_per_account_day=self.sends_per_account_day,
             sends_per_address_day=self.sends_per_address_day,
+            relying_party=self.relying_party(),
+            trusted_device_seconds=self.trusted_device_days * 86400,
         )
 
     def key_ring(self) -> dict[str, bytes]:

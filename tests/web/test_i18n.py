@@ -27,14 +27,14 @@ def visible_messages() -> set[str]:
                     found.add(text)
     found |= set(messages.ERROR_MESSAGES.values()) | set(messages.PASSWORD_REASONS.values())
     found |= set(messages.CLOCK_DIRECTION.values())
-    found |= set(messages.USERNAME_REASONS.values())
+    found |= set(messages.USERNAME_REASONS.values()) | set(messages.WEBAUTHN_REASONS.values())
     found |= composer.texts()
     found |= {name for _code, name in security.REGIONS}
     found |= set(security.EVENT_NAMES.values()) | set(security.DONE_MESSAGES.values())
     found |= set(security.METHOD_NAMES.values()) | set(security.FAILURE_REASONS.values())
     found |= set(security.SHEET_INSTRUCTIONS)
-    pages = Path(security.__file__).parent
-    for module in pages.glob("*.py"):
+    package = Path(security.__file__).parents[2]
+    for module in package.rglob("*.py"):
         found |= set(re.findall(r'translate\(\s*lang,\s*"([^"]+)"', module.read_text()))
     return found
 

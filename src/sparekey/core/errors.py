@@ -149,3 +149,29 @@ class InvalidPhoneNumber(SparekeyError):
 class ContactExists(SparekeyError):
     code = "contact_exists"
     status = 409
+
+
+class WebAuthnFailed(CodeError):
+    """A passkey or security key answer that did not work. details: reason (``challenge``,
+    ``origin``, ``rp_id``, ``user_presence``, ``user_verification``, ``signature``,
+    ``unknown_credential``, ``sign_count``); in a sign-in that goes on, fresh ``options``."""
+
+    code = "webauthn_failed"
+
+
+class KeyRegistrationFailed(WebAuthnFailed):
+    """The same, while registering a key: nothing is at stake yet (400)."""
+
+    status = 400
+
+
+class RegistrationExpired(SparekeyError):
+    code = "registration_expired"
+    status = 410
+
+
+class KeyExists(SparekeyError):
+    """The key is already registered (to this account or another one)."""
+
+    code = "key_exists"
+    status = 409

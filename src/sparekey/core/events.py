@@ -29,6 +29,12 @@ class EventType(enum.StrEnum):
     CONTACT_VERIFIED = "contact_verified"
     CONTACT_REMOVED = "contact_removed"
     CODE_SENT = "code_sent"
+    FACTOR_RENAMED = "factor_renamed"
+    KEY_USED = "key_used"
+    KEY_CLONE_SUSPECTED = "key_clone_suspected"
+    DEVICE_TRUSTED = "device_trusted"
+    DEVICE_RENAMED = "device_renamed"
+    DEVICE_REVOKED = "device_revoked"
 
 
 def record(

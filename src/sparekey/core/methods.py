@@ -14,7 +14,9 @@ class Method(enum.StrEnum):
     SMS = "sms"
     VOICE = "voice"
     EMAIL = "email"
-    WEBAUTHN = "webauthn"
+    WEBAUTHN = "webauthn"  # a registered key, as the second step after a password
+    PASSKEY = "passkey"  # a passkey on its own (user verification counts as the second factor)
+    TRUSTED_DEVICE = "trusted_device"  # the right password on a device the owner trusted
 
 
 class Notice(enum.StrEnum):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sparekey.core.assurance import Amr, AuthContext, Level, parse_methods
+
 
 @dataclass
 class Account:
@@ -51,6 +53,28 @@ class Session:
     ip: str | None = None
     user_agent: str | None = None
     sudo_until: datetime | None = None
+    # How it was made (core/assurance.py): the amr values, when, and the level they reach.
+    auth_methods: str = Amr.PWD.value
+    auth_level: str = Level.ONE_FACTOR.value
+    auth_time: datetime | None = None
+    trusted_device_id: str | None = None  # the trusted device it was made with, or made trusted
+
+    @property
+    def context(self) -> AuthContext:
+        return AuthContext(
+            methods=parse_methods(self.auth_methods),
+            auth_time=self.auth_time or self.created_at,
+            level=Level(self.auth_level)
+            if self.auth_level in Level.__members__.values()
+            else Level.ONE_FACTOR,
+        )
+
+
+class FlowKind(enum.StrEnum):
+    """What a sign-in flow waits for."""
+
+    SECOND_FACTOR = "second_factor"  # the password was right; a second factor is asked
+    PASSKEY = "passkey"  # a passkey alone; the account is known once the key answers
 
 
 class FlowState(enum.StrEnum):
@@ -70,8 +94,11 @@ class FlowState(enum.StrEnum):
 
 @dataclass
 class LoginFlow:
+    """A sign-in in progress. ``context`` is server-only state (the WebAuthn challenge of the
+    flow, where a code was sent): it never leaves the server."""
+
     id: str
-    account_id: str
+    account_id: str | None  # None for a passkey flow until the key answers
     state: FlowState
     created_at: datetime
     expires_at: datetime
@@ -79,6 +106,9 @@ class LoginFlow:
     ip: str | None = None
     user_agent: str | None = None
     known_client_id: str | None = None  # the account's known client that started it, if any
+    kind: FlowKind = FlowKind.SECOND_FACTOR
+    webauthn_challenge: str | None = None  # base64url; spent by the first key answer
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -195,3 +225,61 @@ class QueuedMessage:
     sent_at: datetime | None = None
     sender: str | None = None
     last_error: str | None = None
+
+
+@dataclass
+class SecurityKey:
+    """A registered WebAuthn credential: a security key, or a passkey (discoverable, with user
+    verification) that signs in on its own. The public key is COSE-encoded; nothing secret."""
+
+    id: str
+    account_id: str
+    name: str
+    credential_id: bytes
+    public_key: bytes
+    created_at: datetime
+    sign_count: int = 0
+    passkey: bool = False
+    backup_eligible: bool = False
+    backed_up: bool = False
+    transports: list[str] = field(default_factory=list)
+    aaguid: str = ""
+    last_used_at: datetime | None = None
+
+
+class CeremonyPurpose(enum.StrEnum):
+    REGISTER = "register"
+    SUDO = "sudo"
+
+
+@dataclass
+class KeyCeremony:
+    """A WebAuthn challenge handed to a signed-in session, to register a key or to enter sudo
+    mode with one. Single use: the first answer spends it, right or wrong."""
+
+    id: str
+    account_id: str
+    session_id: str
+    purpose: CeremonyPurpose
+    challenge: bytes
+    created_at: datetime
+    expires_at: datetime
+    name: str | None = None
+    passkey: bool = False
+    used_at: datetime | None = None
+
+
+@dataclass
+class TrustedDevice:
+    """A browser or app the owner chose to trust: with the right password it skips the second
+    step until ``expires_at``. Only a hash of its token is stored."""
+
+    id: str
+    account_id: str
+    token_hash: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str | None = None
+    ip: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sparekey.core.factors.password import Argon2Parameters, PasswordPolicy
+from sparekey.core.factors.webauthn import RelyingParty
 
 
 @dataclass(frozen=True)
@@ -34,3 +35,8 @@ class Policy:
     sends_per_destination_day: int = 20
     sends_per_account_day: int = 30
     sends_per_address_day: int = 50
+    relying_party: RelyingParty = RelyingParty(
+        id="localhost", name="sparekey", origins=("http://localhost:8000",)
+    )
+    trusted_device_seconds: int = 30 * 86400
+    key_ceremony_seconds: int = 600  # a registration or a sudo by key must be answered within this

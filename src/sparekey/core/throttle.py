@@ -82,10 +82,8 @@ def reserve(
 
     Raising leaves the caller's transaction to roll back, so a refused attempt is not counted.
     """
-    if address_limited and client.ip:
-        wait = deps.addresses.retry_after(client.ip)
-        if wait > 0:
-            raise RateLimited(retry_after=wait)
+    if address_limited:
+        check_address(deps, client)
     throttle = tx.throttles.count_attempt(key)
     now = deps.clock.now()
     if throttle.locked_until is not None and throttle.locked_until > now:
@@ -104,12 +102,24 @@ def reserve(
 def failed(tx: Transaction, deps: Deps, attempt: Attempt, client: Client) -> None:
     """The attempt's check failed: its count stands; the address is charged; a limit it
     reached is recorded in the account's history."""
-    if client.ip:
-        deps.addresses.hit(client.ip)
+    address_failed(deps, client)
     if attempt.locked_for is not None and attempt.account_id is not None:
         events.record(
             tx, deps.clock, attempt.account_id, EventType.RATE_LIMITED, client, retry_after=attempt.locked_for
         )
+
+
+def check_address(deps: Deps, client: Client) -> None:
+    """Where no account is known yet (a passkey sign-in): only the client address's limit."""
+    if client.ip:
+        wait = deps.addresses.retry_after(client.ip)
+        if wait > 0:
+            raise RateLimited(retry_after=wait)
+
+
+def address_failed(deps: Deps, client: Client) -> None:
+    if client.ip:
+        deps.addresses.hit(client.ip)
 
 
 def succeeded(tx: Transaction, attempt: Attempt) -> None:

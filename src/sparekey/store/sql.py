@@ -16,15 +16,20 @@ from sparekey.core.models import (
     Authenticator,
     BackupCode,
     BackupCodeSet,
+    CeremonyPurpose,
     Contact,
     Event,
+    FlowKind,
     FlowState,
+    KeyCeremony,
     KnownClient,
     LoginFlow,
     QueuedMessage,
+    SecurityKey,
     SentCode,
     Session,
     Throttle,
+    TrustedDevice,
 )
 from sparekey.core.ports import SendTime
 from sparekey.store import tables as t
@@ -377,7 +382,8 @@ class SqlSessions(_Repo):
 
 class SqlLoginFlows(_Repo):
     def add(self, flow: LoginFlow) -> None:
-        self.conn.execute(_Q.insert_flow, {**vars(flow), "state": flow.state.value})
+        values = {**vars(flow), "state": flow.state.value, "kind": flow.kind.value}
+        self.conn.execute(_Q.insert_flow, values)
 
     def get(self, flow_id: str) -> LoginFlow | None:
         row = self.conn.execute(_Q.flow_by_id, {"p_id": flow_id}).first()
@@ -385,7 +391,31 @@ class SqlLoginFlows(_Repo):
             return None
         data = _row(row)
         data["state"] = FlowState(data["state"])
+        data["kind"] = FlowKind(data["kind"])
+        data["context"] = data["context"] or {}
         return LoginFlow(**data)
+
+    def set_context(self, flow_id: str, context: dict[str, Any]) -> None:
+        self.conn.execute(update(t.login_flows).where(t.login_flows.c.id == flow_id).values(context=context))
+
+    def set_challenge(self, flow_id: str, challenge: str) -> None:
+        c = t.login_flows.c
+        self.conn.execute(update(t.login_flows).where(c.id == flow_id).values(webauthn_challenge=challenge))
+
+    def take_challenge(self, flow_id: str, challenge: str) -> bool:
+        c = t.login_flows.c
+        result = self.conn.execute(
+            update(t.login_flows)
+            .where(c.id == flow_id, c.webauthn_challenge == challenge)
+            .values(webauthn_challenge=None)
+        )
+        return result.rowcount == 1
+
+    def bind_account(self, flow_id: str, account_id: str) -> None:
+        c = t.login_flows.c
+        self.conn.execute(
+            update(t.login_flows).where(c.id == flow_id, c.account_id.is_(None)).values(account_id=account_id)
+        )
 
     def reserve_attempt(self, flow_id: str, *, max_attempts: int) -> bool:
         parameters = {"p_id": flow_id, "p_max": max_attempts}
@@ -709,6 +739,125 @@ class SqlThrottles(_Repo):
         self.conn.execute(_Q.delete_throttle, {"p_key": key})
 
 
+class SqlSecurityKeys(_Repo):
+    @staticmethod
+    def _key(row: Any) -> SecurityKey:
+        data = _row(row)
+        data["transports"] = data["transports"].split()
+        return SecurityKey(**data)
+
+    def add(self, key: SecurityKey) -> None:
+        self.conn.execute(
+            insert(t.security_keys).values(**{**vars(key), "transports": " ".join(key.transports)})
+        )
+
+    def get(self, account_id: str, key_id: str) -> SecurityKey | None:
+        c = t.security_keys.c
+        row = self.conn.execute(
+            select(t.security_keys).where(c.id == key_id, c.account_id == account_id)
+        ).first()
+        return self._key(row) if row else None
+
+    def by_credential_id(self, credential_id: bytes) -> SecurityKey | None:
+        c = t.security_keys.c
+        row = self.conn.execute(select(t.security_keys).where(c.credential_id == credential_id)).first()
+        return self._key(row) if row else None
+
+    def for_account(self, account_id: str) -> list[SecurityKey]:
+        c = t.security_keys.c
+        rows = self.conn.execute(
+            select(t.security_keys).where(c.account_id == account_id).order_by(c.created_at, c.id)
+        )
+        return [self._key(r) for r in rows]
+
+    def rename(self, key_id: str, name: str) -> None:
+        self.conn.execute(update(t.security_keys).where(t.security_keys.c.id == key_id).values(name=name))
+
+    def record_use(self, key_id: str, *, sign_count: int, backed_up: bool, at: datetime) -> bool:
+        c = t.security_keys.c
+        grows = (c.sign_count < sign_count) | ((c.sign_count == 0) & (sign_count == 0))
+        result = self.conn.execute(
+            update(t.security_keys)
+            .where(c.id == key_id, grows)
+            .values(sign_count=sign_count, backed_up=backed_up, last_used_at=at)
+        )
+        return result.rowcount == 1
+
+    def delete(self, key_id: str) -> None:
+        self.conn.execute(delete(t.security_keys).where(t.security_keys.c.id == key_id))
+
+
+class SqlKeyCeremonies(_Repo):
+    def add(self, ceremony: KeyCeremony) -> None:
+        self.conn.execute(
+            insert(t.key_ceremonies).values(**{**vars(ceremony), "purpose": ceremony.purpose.value})
+        )
+
+    def get(self, ceremony_id: str) -> KeyCeremony | None:
+        row = self.conn.execute(select(t.key_ceremonies).where(t.key_ceremonies.c.id == ceremony_id)).first()
+        if row is None:
+            return None
+        data = _row(row)
+        data["purpose"] = CeremonyPurpose(data["purpose"])
+        return KeyCeremony(**data)
+
+    def spend(self, ceremony_id: str, at: datetime) -> bool:
+        c = t.key_ceremonies.c
+        result = self.conn.execute(
+            update(t.key_ceremonies).where(c.id == ceremony_id, c.used_at.is_(None)).values(used_at=at)
+        )
+        return result.rowcount == 1
+
+
+class SqlTrustedDevices(_Repo):
+    def add(self, device: TrustedDevice) -> None:
+        self.conn.execute(insert(t.trusted_devices).values(**vars(device)))
+
+    def by_token_hashes(self, account_id: str, token_hashes: Sequence[str]) -> list[TrustedDevice]:
+        if not token_hashes:
+            return []
+        c = t.trusted_devices.c
+        rows = self.conn.execute(
+            select(t.trusted_devices).where(c.account_id == account_id, c.token_hash.in_(list(token_hashes)))
+        )
+        return [TrustedDevice(**_row(r)) for r in rows]
+
+    def get(self, account_id: str, device_id: str) -> TrustedDevice | None:
+        c = t.trusted_devices.c
+        row = self.conn.execute(
+            select(t.trusted_devices).where(c.id == device_id, c.account_id == account_id)
+        ).first()
+        return TrustedDevice(**_row(row)) if row else None
+
+    def for_account(self, account_id: str) -> list[TrustedDevice]:
+        c = t.trusted_devices.c
+        rows = self.conn.execute(
+            select(t.trusted_devices).where(c.account_id == account_id).order_by(c.last_used_at.desc(), c.id)
+        )
+        return [TrustedDevice(**_row(r)) for r in rows]
+
+    def touch(self, device_id: str, at: datetime) -> None:
+        c = t.trusted_devices.c
+        self.conn.execute(update(t.trusted_devices).where(c.id == device_id).values(last_used_at=at))
+
+    def rename(self, device_id: str, name: str) -> None:
+        self.conn.execute(
+            update(t.trusted_devices).where(t.trusted_devices.c.id == device_id).values(name=name)
+        )
+
+    def delete(self, device_id: str) -> bool:
+        result = self.conn.execute(delete(t.trusted_devices).where(t.trusted_devices.c.id == device_id))
+        return result.rowcount == 1
+
+    def delete_for_account(self, account_id: str) -> list[TrustedDevice]:
+        rows = self.conn.execute(
+            delete(t.trusted_devices)
+            .where(t.trusted_devices.c.account_id == account_id)
+            .returning(*t.trusted_devices.c)
+        )
+        return [TrustedDevice(**_row(r)) for r in rows]
+
+
 class SqlTransaction:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -724,6 +873,9 @@ class SqlTransaction:
         self.sent_codes = SqlSentCodes(conn)
         self.messages = SqlMessages(conn)
         self.locks = SqlLocks(conn)
+        self.security_keys = SqlSecurityKeys(conn)
+        self.key_ceremonies = SqlKeyCeremonies(conn)
+        self.trusted_devices = SqlTrustedDevices(conn)
 
 
 class SqlStore:

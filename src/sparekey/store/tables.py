@@ -113,13 +113,20 @@ sessions = Table(
     Column("sudo_until", UTCDateTime),
     Column("ip", String(64)),
     Column("user_agent", String(512)),
+    # How the session was made (core/assurance.py): amr values separated by spaces, the level.
+    Column("auth_methods", String(64), nullable=False, server_default="pwd"),
+    Column("auth_level", String(32), nullable=False, server_default="one_factor"),
+    Column("auth_time", UTCDateTime),
+    Column("trusted_device_id", String(32)),
 )
 
 login_flows = Table(
     "login_flows",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    # NULL while a passkey flow does not know whose sign-in it is
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE")),
+    Column("kind", String(16), nullable=False, server_default="second_factor"),
     Column("state", String(32), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
@@ -127,6 +134,9 @@ login_flows = Table(
     Column("ip", String(64)),
     Column("user_agent", String(512)),
     Column("known_client_id", String(32)),
+    # Server-only context: the WebAuthn challenge (spent by a conditional UPDATE), where a code was sent.
+    Column("webauthn_challenge", String(128)),
+    Column("context", JSON),
 )
 
 known_clients = Table(
@@ -246,4 +256,57 @@ messages = Table(
     Column("sender", String(32)),
     Column("last_error", String(500)),
     Index("ix_messages_state_next", "state", "next_attempt_at"),
+)
+
+security_keys = Table(
+    "security_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("name", String(64), nullable=False),
+    Column("credential_id", LargeBinary(1023), nullable=False, unique=True),  # WebAuthn's upper bound
+    Column("public_key", LargeBinary, nullable=False),  # COSE_Key
+    Column("sign_count", BigInteger, nullable=False, default=0),
+    Column("passkey", Boolean, nullable=False, default=False),
+    Column("backup_eligible", Boolean, nullable=False, default=False),
+    Column("backed_up", Boolean, nullable=False, default=False),
+    Column("transports", String(200), nullable=False, default=""),
+    Column("aaguid", String(36), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+)
+
+key_ceremonies = Table(
+    "key_ceremonies",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("session_id", String(32), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("challenge", LargeBinary(64), nullable=False),
+    Column("name", String(64)),
+    Column("passkey", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
+trusted_devices = Table(
+    "trusted_devices",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("name", String(64), nullable=False),
+    Column("user_agent", String(512)),
+    Column("ip", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
 )

@@ -16,7 +16,7 @@ from sparekey.delivery.worker import DeliveryWorker
 from sparekey.settings import Settings
 from sparekey.store.migrate import is_current, upgrade
 from sparekey.web import errors
-from sparekey.web.api import auth, contacts, me
+from sparekey.web.api import auth, contacts, devices, keys, me
 from sparekey.web.middleware import BodyLimit, CrossSiteGuard, SecurityHeaders
 from sparekey.web.pages import router as pages
 from sparekey.web.pages.rendering import CsrfFailed, csrf_failed
@@ -44,6 +44,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool 
     app.include_router(auth.router)
     app.include_router(me.router)
     app.include_router(contacts.router)
+    app.include_router(keys.router)
+    app.include_router(devices.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -17,7 +17,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sparekey.core.errors import SparekeyError
 from sparekey.i18n import translate
 from sparekey.web.headers import security_headers
-from sparekey.web.messages import CLOCK_DIRECTION, ERROR_MESSAGES, PASSWORD_REASONS, USERNAME_REASONS
+from sparekey.web.messages import (
+    CLOCK_DIRECTION,
+    ERROR_MESSAGES,
+    PASSWORD_REASONS,
+    USERNAME_REASONS,
+    WEBAUTHN_REASONS,
+)
 from sparekey.web.request_info import language_of
 
 log = logging.getLogger("sparekey.web")
@@ -44,6 +50,8 @@ def error_message(code: str, details: dict[str, Any], lang: str) -> str:
         return translate(lang, PASSWORD_REASONS[values["reason"]], **values)
     if code == "username_taken" and values.get("reason") in USERNAME_REASONS:
         return translate(lang, USERNAME_REASONS[values["reason"]])
+    if code == "webauthn_failed" and values.get("reason") in WEBAUTHN_REASONS:
+        return translate(lang, WEBAUTHN_REASONS[values["reason"]])
     template = ERROR_MESSAGES.get(code, ERROR_MESSAGES["internal_error"])
     try:
         return translate(lang, template, **values) if "%(" in template else translate(lang, template)

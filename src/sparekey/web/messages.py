@@ -30,6 +30,9 @@ ERROR_MESSAGES: dict[str, str] = {
     "invalid_phone_number": "That is not a phone number we can send to. "
     "Write it with its country code (+81 90 1234 5678) or choose the country.",
     "contact_exists": "This address or number is already on your account.",
+    "webauthn_failed": "Your passkey or security key could not be used. Try again, or try another way.",
+    "registration_expired": "Adding the key took too long. Start again.",
+    "key_exists": "This key is already registered.",
     "csrf_failed": "The form expired or came from another site. Reload the page and try again.",
     "method_not_allowed": "This method is not allowed here.",
     "internal_error": "Something went wrong on our side. Nothing was changed; try again.",
@@ -47,6 +50,18 @@ PASSWORD_REASONS: dict[str, str] = {
     "too_long": "Use at most %(max_length)s characters.",
     "common": "This password is too common. Choose one that others are unlikely to use.",
     "contains_username": "Do not use your username in the password.",
+}
+
+WEBAUTHN_REASONS: dict[str, str] = {
+    "challenge": "This key answer was for an earlier request. Try the key again.",
+    "origin": "The key was used on a page of another site. Use it on this site's own pages.",
+    "rp_id": "The key answered for another site. Use a key registered for this site.",
+    "user_presence": "Touch your key when it blinks, then try again.",
+    "user_verification": "Unlock the passkey with your fingerprint, face or PIN, then try again.",
+    "signature": "The key's answer could not be checked. Try the key again, or try another way.",
+    "unknown_credential": "This key is not registered for your account. Use another key or another way.",
+    "sign_count": "This key looks copied: its use counter went backwards. "
+    "The attempt was refused and recorded. Use another way and check your keys.",
 }
 
 USERNAME_REASONS: dict[str, str] = {

@@ -69,7 +69,12 @@ def change_password(deps: Deps, current: Current, *, new_password: str, client: 
     with deps.store.transaction() as tx:
         tx.accounts.set_password_hash(current.account.id, password_hash)
         lifecycle.credentials_changed(
-            tx, deps, current.account.id, end_other_sessions_than=current.session.id
+            tx,
+            deps,
+            current.account.id,
+            reason="password_changed",
+            client=client,
+            end_other_sessions_than=current.session.id,
         )
         events.record(tx, deps.clock, current.account.id, EventType.PASSWORD_CHANGED, client)
 

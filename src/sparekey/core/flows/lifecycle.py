@@ -4,8 +4,11 @@
 - Removing the last factor turns 2FA off and ends the set: an account never has backup
   codes without 2FA.
 - Turning 2FA off removes every factor and ends the set.
-- When the password changes or a factor is removed (``credentials_changed``), every sign-in
-  in progress ends: it was started under the old credentials.
+- When credentials change (``credentials_changed``: the password changed, a factor was
+  removed, 2FA turned off; next: secure-my-account and a completed recovery), every sign-in
+  in progress ends (it was started under the old credentials) and every trusted device is
+  revoked (it was trusted under them); the session that made the change may end the others.
+  This is the one place for what follows a change of credentials.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from sparekey.core import events, second_factors
 from sparekey.core.deps import Deps
 from sparekey.core.events import EventType
+from sparekey.core.flows import trusted_devices
 from sparekey.core.flows.backup_codes import IssuedSet, issue_set
 from sparekey.core.models import Account, Client
 from sparekey.core.ports import Transaction
@@ -36,14 +40,24 @@ def factor_confirmed(
 
 
 def credentials_changed(
-    tx: Transaction, deps: Deps, account_id: str, *, end_other_sessions_than: str | None = None
-) -> None:
-    """Sign-ins in progress end (open flows and every code sent that is still pending); given
-    the session that made the change, every other session of the account ends too."""
+    tx: Transaction,
+    deps: Deps,
+    account_id: str,
+    *,
+    reason: str,
+    client: Client | None = None,
+    end_other_sessions_than: str | None = None,
+) -> int:
+    """Sign-ins in progress end (open flows and every code sent that is still pending) and
+    every trusted device is revoked (each recorded with ``reason``); given the session that
+    made the change, every other session of the account ends too. Returns how many devices
+    were revoked."""
     tx.flows.end_for_account(account_id)
     tx.sent_codes.end_for_account(account_id, deps.clock.now())
+    revoked = trusted_devices.revoke_all(tx, deps, account_id, client, reason=reason)
     if end_other_sessions_than is not None:
         tx.sessions.delete_for_account(account_id, except_id=end_other_sessions_than)
+    return revoked
 
 
 def factor_removed(
@@ -51,7 +65,7 @@ def factor_removed(
 ) -> None:
     """Record the removal; without a factor left, 2FA turns off and the codes end."""
     events.record(tx, deps.clock, account.id, EventType.FACTOR_REMOVED, client, factor=factor, name=name)
-    credentials_changed(tx, deps, account.id)
+    credentials_changed(tx, deps, account.id, reason="factor_removed", client=client)
     if account.two_factor_enabled and not two_factor_kept_on(tx, account.id):
         _turn_off(tx, deps, account, client)
 
@@ -60,7 +74,7 @@ def disable_two_factor(tx: Transaction, deps: Deps, account: Account, client: Cl
     """Every second factor goes (each records its removal), then two-step verification."""
     for factor in second_factors.REGISTRY:
         factor.remove_all(tx, deps, account, client)
-    credentials_changed(tx, deps, account.id)
+    credentials_changed(tx, deps, account.id, reason="two_factor_disabled", client=client)
     _turn_off(tx, deps, account, client)
 
 

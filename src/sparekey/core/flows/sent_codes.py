@@ -67,7 +67,7 @@ def send_for_flow(
     factor = channel_factor(method, deps)
     with deps.store.transaction() as tx:
         flow = sign_in.live_flow_in(tx, deps, flow_id)
-        account = tx.accounts.get_for_update(flow.account_id)  # one send at a time per account
+        account = tx.accounts.get_for_update(flow.account_id or "")  # one send at a time per account
         if account is None:
             raise FlowNotFound()
         choices = factor.destinations(tx, account.id)
@@ -88,6 +88,9 @@ def send_for_flow(
             newest,
             flow_id=flow.id,
         )
+        # The flow's server-side context remembers where its code went (never sent back).
+        sent = {"channel": factor.channel.value, "contact_id": contact.id, "at": deps.clock.now().isoformat()}
+        tx.flows.set_context(flow.id, {**flow.context, "sent": sent})
     delivery.deliver(deps, [message_id])
     return Sent(sent_to=mask(contact.kind, contact.address), resend_after=deps.policy.resend_seconds)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sparekey.core import events
+from sparekey.core.assurance import AuthContext, store_methods
 from sparekey.core.crypto import new_id, new_token, token_hash
 from sparekey.core.deps import Deps
 from sparekey.core.errors import NotAuthenticated, NotFound, SudoRequired
@@ -29,7 +30,16 @@ class Current:
         return self.session.sudo_until is not None and self.session.sudo_until > now
 
 
-def open_session(tx: Transaction, deps: Deps, account: Account, client: Client) -> tuple[str, Session]:
+def open_session(
+    tx: Transaction,
+    deps: Deps,
+    account: Account,
+    client: Client,
+    context: AuthContext,
+    *,
+    trusted_device_id: str | None = None,
+) -> tuple[str, Session]:
+    """A new session that records how it was made (``context``, see core/assurance.py)."""
     now = deps.clock.now()
     token = new_token()
     session = Session(
@@ -41,6 +51,10 @@ def open_session(tx: Transaction, deps: Deps, account: Account, client: Client) 
         expires_at=now + timedelta(seconds=deps.policy.session_absolute_seconds),
         ip=client.ip,
         user_agent=client.user_agent,
+        auth_methods=store_methods(context.methods),
+        auth_level=context.level.value,
+        auth_time=context.auth_time,
+        trusted_device_id=trusted_device_id,
     )
     tx.sessions.add(session)
     return token, session

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 from sparekey.core.crypto import new_id
@@ -14,9 +13,9 @@ from sparekey.core.flows.backup_codes import IssuedSet
 from sparekey.core.flows.sessions import Current, require_sudo
 from sparekey.core.methods import Method
 from sparekey.core.models import Authenticator, Client
+from sparekey.core.names import clean_name
 from sparekey.core.second_factors.totp import secret_of
 
-NAME_MAX = 64
 MAX_AUTHENTICATORS = 10
 
 
@@ -32,15 +31,6 @@ class Enrolment:
 class Confirmed:
     authenticator: Authenticator
     backup_codes: IssuedSet | None
-
-
-def clean_name(raw: str | None, fallback: str) -> str:
-    name = unicodedata.normalize("NFKC", raw or "").strip()
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in name):
-        raise ValidationFailed(field="name")
-    if len(name) > NAME_MAX:
-        raise ValidationFailed(field="name", max_length=NAME_MAX)
-    return name or fallback
 
 
 def begin(deps: Deps, current: Current, *, name: str | None) -> Enrolment:

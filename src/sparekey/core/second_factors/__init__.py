@@ -2,8 +2,9 @@
 
 Every kind is one module of the same shape (``base.SecondFactor``): authenticator apps
 (``totp``), backup codes (``backup_code``), codes sent by SMS, voice call or e-mail
-(``sent_code``); security keys join next. The code box, a flow's ``methods``, sudo and the
-lifecycle rules loop over ``REGISTRY`` and name no factor.
+(``sent_code``), passkeys and security keys (``security_key``, which answer a challenge
+instead of taking a code). The code box, a flow's ``methods``, sudo and the lifecycle rules
+loop over ``REGISTRY`` and name no factor.
 
 The code box (``verify``): a submitted code is read once (``core/factors/codes.py``: one
 input limit, one set of separators), its shape decides which factors it is tried on (a
@@ -29,6 +30,7 @@ from sparekey.core.models import Account, Client, LoginFlow
 from sparekey.core.ports import Transaction
 from sparekey.core.second_factors.backup_code import BackupCodes
 from sparekey.core.second_factors.base import CodeAttempt, SecondFactor, Shape, TypedCode, Verified
+from sparekey.core.second_factors.security_key import SecurityKeys
 from sparekey.core.second_factors.sent_code import SentCodes
 from sparekey.core.second_factors.totp import AuthenticatorApps
 
@@ -46,14 +48,16 @@ __all__ = [
     "verify",
 ]
 
+SECURITY_KEYS = SecurityKeys()
 AUTHENTICATOR_APPS = AuthenticatorApps()
 SMS = SentCodes(Method.SMS, Channel.SMS, ContactKind.PHONE, keeps_2fa_on=True)
 VOICE = SentCodes(Method.VOICE, Channel.VOICE, ContactKind.PHONE, keeps_2fa_on=True)
 EMAIL = SentCodes(Method.EMAIL, Channel.EMAIL, ContactKind.EMAIL, keeps_2fa_on=False)
 BACKUP_CODES = BackupCodes()
 
-# In the order a sign-in page offers them; backup codes, the last spare key, come last.
-REGISTRY: tuple[SecondFactor, ...] = (AUTHENTICATOR_APPS, SMS, VOICE, EMAIL, BACKUP_CODES)
+# In the order a sign-in page offers them: keys (phishing-resistant) first; backup codes,
+# the last spare key, come last.
+REGISTRY: tuple[SecondFactor, ...] = (SECURITY_KEYS, AUTHENTICATOR_APPS, SMS, VOICE, EMAIL, BACKUP_CODES)
 
 
 def by_kind(kind: str) -> SecondFactor | None:
@@ -74,9 +78,12 @@ def read(raw: object) -> TypedCode:
     return TypedCode(None, text)
 
 
-def methods_of(tx: Transaction, deps: Deps, account: Account) -> list[dict[str, Any]]:
-    """The ways this account can finish signing in ("try another way")."""
-    entries = (factor.method_entry(tx, deps, account) for factor in REGISTRY)
+def methods_of(
+    tx: Transaction, deps: Deps, account: Account, flow: LoginFlow | None = None
+) -> list[dict[str, Any]]:
+    """The ways this account can finish signing in ("try another way"); given the flow, with
+    what each needs there."""
+    entries = (factor.method_entry(tx, deps, account, flow) for factor in REGISTRY)
     return [entry for entry in entries if entry is not None]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sparekey.core.deps import Deps
 from sparekey.core.flows import backup_codes
 from sparekey.core.methods import Method, Notice
-from sparekey.core.models import Account, Client
+from sparekey.core.models import Account, Client, LoginFlow
 from sparekey.core.ports import Transaction
 from sparekey.core.second_factors.base import CodeAttempt, Shape, TypedCode, Verified
 
@@ -19,7 +19,9 @@ class BackupCodes:
     kind = Method.BACKUP_CODE
     shapes = frozenset({Shape.BACKUP_CODE})
 
-    def method_entry(self, tx: Transaction, deps: Deps, account: Account) -> dict[str, Any] | None:
+    def method_entry(
+        self, tx: Transaction, deps: Deps, account: Account, flow: LoginFlow | None = None
+    ) -> dict[str, Any] | None:
         current = tx.backup_codes.current_set(account.id)
         if current is None:
             return None

@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sparekey.core.assurance import Amr, amr_of
 from sparekey.core.deps import Deps
 from sparekey.core.methods import Method
 from sparekey.core.models import Account, Client, LoginFlow
@@ -40,8 +41,17 @@ class CodeAttempt:
 
 @dataclass(frozen=True)
 class Verified:
+    """A step that worked: how (``method``), what it proves (``amr``, RFC 8176; by default
+    that of the method) and how many factors (a passkey with user verification: two)."""
+
     method: Method
     notices: list[dict[str, Any]] = field(default_factory=list)
+    amr: tuple[Amr, ...] = ()
+    factors: int = 1
+
+    @property
+    def methods(self) -> tuple[Amr, ...]:
+        return self.amr or amr_of(self.method)
 
 
 class SecondFactor(Protocol):
@@ -50,8 +60,9 @@ class SecondFactor(Protocol):
     * ``kind``: its name in the API (``methods[].type``, ``method_used``).
     * ``shapes``: the code shapes it takes; the code box tries a code on every factor that
       takes its shape.
-    * ``method_entry``: its entry in a sign-in flow's ``methods``, or None when the account
-      has none of it (or the operator switched it off).
+    * ``method_entry``: its entry in the account's ``methods``, or None when the account
+      has none of it (or the operator switched it off). Given the sign-in ``flow``, what the
+      client needs to use it there (a security key's WebAuthn options).
     * ``verify``: check a code; ``Verified``, a ``CodeError`` that explains the failure, or
       None when the factor has nothing to check the code against (no app, no code sent).
     * ``credentials``: the ids of what keeps two-step verification on (an app, a phone);
@@ -62,7 +73,9 @@ class SecondFactor(Protocol):
     kind: Method
     shapes: frozenset[Shape]
 
-    def method_entry(self, tx: Transaction, deps: Deps, account: Account) -> dict[str, Any] | None: ...
+    def method_entry(
+        self, tx: Transaction, deps: Deps, account: Account, flow: LoginFlow | None = None
+    ) -> dict[str, Any] | None: ...
 
     def verify(
         self, tx: Transaction, deps: Deps, account: Account, code: TypedCode, attempt: CodeAttempt

@@ -19,7 +19,7 @@ from sparekey.core.events import EventType
 from sparekey.core.factors import sent_codes
 from sparekey.core.factors.contact_points import ContactKind, mask
 from sparekey.core.methods import Method
-from sparekey.core.models import Account, Client, Contact, SentCode
+from sparekey.core.models import Account, Client, Contact, LoginFlow, SentCode
 from sparekey.core.ports import Transaction
 from sparekey.core.second_factors.base import CodeAttempt, Shape, TypedCode, Verified
 
@@ -59,7 +59,9 @@ class SentCodes:
         found = tx.contacts.for_account(account_id, verified_only=verified_only)
         return [c for c in found if c.kind == self.contact_kind]
 
-    def method_entry(self, tx: Transaction, deps: Deps, account: Account) -> dict[str, Any] | None:
+    def method_entry(
+        self, tx: Transaction, deps: Deps, account: Account, flow: LoginFlow | None = None
+    ) -> dict[str, Any] | None:
         if not self.allowed(deps):
             return None
         contacts = self.destinations(tx, account.id)

@@ -11,7 +11,7 @@ from sparekey.core.errors import ClockDriftSuspected, CodeReplayed, InvalidCode
 from sparekey.core.events import EventType
 from sparekey.core.factors import totp
 from sparekey.core.methods import Method
-from sparekey.core.models import Account, Authenticator, Client
+from sparekey.core.models import Account, Authenticator, Client, LoginFlow
 from sparekey.core.ports import Transaction
 from sparekey.core.second_factors.base import CodeAttempt, Shape, TypedCode, Verified
 
@@ -24,7 +24,9 @@ class AuthenticatorApps:
     kind = Method.TOTP
     shapes = frozenset({Shape.SIX_DIGITS})
 
-    def method_entry(self, tx: Transaction, deps: Deps, account: Account) -> dict[str, Any] | None:
+    def method_entry(
+        self, tx: Transaction, deps: Deps, account: Account, flow: LoginFlow | None = None
+    ) -> dict[str, Any] | None:
         apps = tx.authenticators.for_account(account.id, confirmed_only=True)
         if not apps:
             return None

@@ -1,4 +1,5 @@
-"""Accounts and sign-in: /api/v1/accounts, /login, /login/{flow_id}/code, /logout."""
+"""Accounts and sign-in: /api/v1/accounts, /login, /login/passkey, /login/{flow_id}/code,
+/login/{flow_id}/webauthn, /login/{flow_id}/send, /logout."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from sparekey.core.deps import Deps
 from sparekey.core.flows import accounts, sent_codes, sessions, sign_in
-from sparekey.web.api.schemas import CodeBody, LoginBody, RegisterBody, SendBody
+from sparekey.web.api.schemas import CodeBody, KeyLoginBody, LoginBody, RegisterBody, SendBody
 from sparekey.web.cookies import Cookie, clear
 from sparekey.web.dependencies import Signed, get_deps, signed_in
 from sparekey.web.request_info import client_of, language_of
@@ -23,13 +24,16 @@ def register(body: RegisterBody, deps: Deps = Depends(get_deps)) -> dict[str, An
 
 
 def authenticated_body(result: sign_in.Authenticated) -> dict[str, Any]:
-    return {
+    body = {
         "status": "authenticated",
         "session_token": result.session_token,
         "client_token": result.client_token,
         "method_used": result.method_used,
         "notices": result.notices,
     }
+    if result.device_token is not None:
+        body["device_token"] = result.device_token
+    return body
 
 
 @router.post("/login")
@@ -40,6 +44,7 @@ def login(body: LoginBody, request: Request, deps: Deps = Depends(get_deps)) -> 
         password=body.password,
         client=client_of(request),
         client_tokens=[body.client_token] if body.client_token else [],
+        device_tokens=[body.device_token] if body.device_token else [],
     )
     if isinstance(result, sign_in.Authenticated):
         return authenticated_body(result)
@@ -56,7 +61,34 @@ def submit_code(
     flow_id: str, body: CodeBody, request: Request, deps: Deps = Depends(get_deps)
 ) -> dict[str, Any]:
     result = sign_in.submit_code(
-        deps, flow_id=flow_id, code=body.code, method=body.method, client=client_of(request)
+        deps,
+        flow_id=flow_id,
+        code=body.code,
+        method=body.method,
+        client=client_of(request),
+        trust_device=bool(body.trust_device),
+        lang=language_of(request),
+    )
+    return authenticated_body(result)
+
+
+@router.post("/login/passkey")
+def start_passkey(request: Request, deps: Deps = Depends(get_deps)) -> dict[str, Any]:
+    flow, options = sign_in.start_passkey(deps, client=client_of(request))
+    return {"flow_id": flow.id, "expires_at": flow.expires_at.isoformat(), "options": options}
+
+
+@router.post("/login/{flow_id}/webauthn")
+def submit_key(
+    flow_id: str, body: KeyLoginBody, request: Request, deps: Deps = Depends(get_deps)
+) -> dict[str, Any]:
+    result = sign_in.submit_key(
+        deps,
+        flow_id=flow_id,
+        credential=body.credential,
+        client=client_of(request),
+        trust_device=bool(body.trust_device),
+        lang=language_of(request),
     )
     return authenticated_body(result)
 

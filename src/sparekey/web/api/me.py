@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from sparekey.core.deps import Deps
+from sparekey.core.errors import ValidationFailed
 from sparekey.core.flows import accounts, backup_codes, history, sessions, sudo, totp_enrolment, two_factor
 from sparekey.core.flows.backup_codes import IssuedSet, Status
 from sparekey.core.methods import Method
 from sparekey.core.models import Authenticator
-from sparekey.web.api.schemas import ConfirmBackupBody, ConfirmTotpBody, NewTotpBody, PasswordBody, SudoBody
+from sparekey.web.api.schemas import (
+    ConfirmBackupBody,
+    ConfirmTotpBody,
+    NewTotpBody,
+    PasswordBody,
+    SudoBody,
+    SudoKeyBody,
+)
 from sparekey.web.cookies import set_session_cookie
 from sparekey.web.dependencies import Signed, get_deps, signed_in
 from sparekey.web.request_info import client_of
@@ -70,6 +79,11 @@ def me(signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)) -> d
 def enter_sudo(
     body: SudoBody, request: Request, signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)
 ) -> JSONResponse:
+    if body.webauthn:
+        ceremony, options = sudo.begin_with_key(deps, signed.current)
+        return JSONResponse({"sudo_flow_id": ceremony.id, "options": options})
+    if body.password is None:
+        raise ValidationFailed(field="password", fields=["password"])
     until, new_token = sudo.enter(
         deps,
         signed.current,
@@ -78,6 +92,25 @@ def enter_sudo(
         client=client_of(request),
         rotate_token=signed.via_cookie,
     )
+    return _sudo_entered(request, until, new_token)
+
+
+@router.post("/sudo/webauthn")
+def enter_sudo_with_key(
+    body: SudoKeyBody, request: Request, signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)
+) -> JSONResponse:
+    until, new_token = sudo.finish_with_key(
+        deps,
+        signed.current,
+        sudo_flow_id=body.sudo_flow_id,
+        credential=body.credential,
+        client=client_of(request),
+        rotate_token=signed.via_cookie,
+    )
+    return _sudo_entered(request, until, new_token)
+
+
+def _sudo_entered(request: Request, until: datetime, new_token: str | None) -> JSONResponse:
     response = JSONResponse({"sudo_until": until.isoformat()})
     if new_token is not None:
         set_session_cookie(response, request, new_token)
@@ -174,6 +207,9 @@ def list_sessions(
             "last_seen_at": s.last_seen_at.isoformat(),
             "ip": s.ip,
             "user_agent": s.user_agent,
+            "auth_time": s.context.auth_time.isoformat(),
+            "amr": s.context.amr,
+            "level": s.context.level.value,
         }
         for s, is_current in sessions.list_sessions(deps, signed.current)
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -33,6 +33,7 @@ class LoginBody(_Body):
     username: LookupText = Field(max_length=1000)
     password: str = Field(max_length=10_000)
     client_token: str | None = Field(default=None, max_length=200)
+    device_token: str | None = Field(default=None, max_length=200)
 
 
 class CodeBody(_Body):
@@ -47,8 +48,39 @@ class SendBody(_Body):
 
 
 class SudoBody(_Body):
-    password: str = Field(max_length=10_000)
+    """``{password, code?}``, or ``{webauthn: true}`` (then a password sent is ignored)."""
+
+    password: str | None = Field(default=None, max_length=10_000)
     code: str | None = Field(default=None, max_length=CODE_MAX_LENGTH)
+    webauthn: bool | None = None
+
+
+# A WebAuthn credential in its JSON form (RegistrationResponseJSON, AuthenticationResponseJSON);
+# the request's size is bounded by the body limit, its fields are read by core/factors/webauthn.py.
+Credential = dict[str, Any]
+
+
+class CredentialBody(_Body):
+    credential: Credential
+
+
+class KeyLoginBody(_Body):
+    credential: Credential
+    trust_device: bool | None = None
+
+
+class SudoKeyBody(_Body):
+    sudo_flow_id: str = Field(max_length=64)
+    credential: Credential
+
+
+class NewKeyBody(_Body):
+    name: str | None = Field(default=None, max_length=1000)
+    passkey: bool | None = None
+
+
+class NameBody(_Body):
+    name: str = Field(max_length=1000)
 
 
 class NewTotpBody(_Body):
