@@ -66,12 +66,17 @@ def interleaved(a: Side, b: Side, rounds: int) -> Timings:
     times_a: list[float] = []
     times_b: list[float] = []
     for _ in range(rounds):
-        for side, into in ((a, times_a), (b, times_b)):
-            run = side()
-            start = time.perf_counter()
-            run()
-            into.append(time.perf_counter() - start)
+        times_a.append(time_once(a))
+        times_b.append(time_once(b))
     return Timings(times_a, times_b)
+
+
+def time_once(side: Side) -> float:
+    """Seconds of one round of ``side``: its set-up untimed, then what it returned, timed."""
+    run = side()
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
 
 
 def bench_settings(directory: Path) -> Settings:

@@ -1,7 +1,8 @@
 """Run every benchmark once: ``.venv/bin/python -m bench`` from the repository root.
 
 Speed is measured, never asserted: each line compares sparekey with the bare argon2id work
-it cannot avoid, both timed in this run, interleaved (A, B, A, B, ...), as medians.
+it cannot avoid (the passkey line, which has none, with the password+TOTP sign-in), both timed
+in this run, interleaved (A, B, A, B, ...), as medians.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ def main() -> None:
         backup_code_step(deps, replaced_sets=1, rounds=ROUNDS)
         backup_code_step(deps, replaced_sets=4, rounds=ROUNDS)
         password_and_sms(deps, ROUNDS)
+        try:  # the software authenticator (tests/) needs cbor2, a test extra
+            from bench.passkey import passkey_sign_in
+        except ImportError as error:
+            line("e) sign-in passkey (use cases)", f"skipped: {error}")
+        else:
+            passkey_sign_in(deps, ROUNDS)
         try:  # TestClient needs the test extras, which scripts/test installs
             from bench.http import sign_in_over_http
         except ImportError as error:

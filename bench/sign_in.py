@@ -26,6 +26,8 @@ from bench.common import (
     CLIENT,
     PARAMS,
     PASSWORD,
+    Enrolled,
+    Side,
     clock_of,
     enrolled,
     interleaved,
@@ -64,9 +66,30 @@ def bare_derivation() -> Callable[[], object]:
     )
 
 
-def password_and_totp(deps: Deps, rounds: int) -> None:
+def totp_sign_in(deps: Deps, username: str, person: Enrolled) -> Side:
+    """One password+TOTP sign-in of ``username`` (enrolled as ``person``) per round: a fresh
+    time step and the phone's code untimed, then ``sign_in.start`` and ``sign_in.submit_code``."""
     clock = clock_of(deps)
-    alice = enrolled(deps, "alice")
+
+    def one_sign_in() -> Callable[[], object]:
+        clock.advance(30)  # a fresh time step for each sign-in
+        code = pyotp.TOTP(person.secret).at(clock.now())  # the phone's work, not timed
+
+        def run() -> None:
+            started = sign_in.start(
+                deps, username=username, password=PASSWORD, client=CLIENT, client_tokens=[person.client_token]
+            )
+            assert isinstance(started, sign_in.SecondFactorRequired)
+            done = sign_in.submit_code(deps, flow_id=started.flow.id, code=code, client=CLIENT)
+            assert done.method_used == "totp"
+
+        return run
+
+    return one_sign_in
+
+
+def password_and_totp(deps: Deps, rounds: int) -> None:
+    one_sign_in = totp_sign_in(deps, "alice", enrolled(deps, "alice"))
     hash_seconds: list[float] = []
     real_verify = deps.passwords.verify
 
@@ -78,21 +101,6 @@ def password_and_totp(deps: Deps, rounds: int) -> None:
             hash_seconds.append(time.perf_counter() - start)
 
     deps.passwords.verify = timed_verify  # type: ignore[method-assign]
-
-    def one_sign_in() -> Callable[[], object]:
-        clock.advance(30)  # a fresh time step for each sign-in
-        code = pyotp.TOTP(alice.secret).at(clock.now())  # the phone's work, not timed
-
-        def run() -> None:
-            started = sign_in.start(
-                deps, username="alice", password=PASSWORD, client=CLIENT, client_tokens=[alice.client_token]
-            )
-            assert isinstance(started, sign_in.SecondFactorRequired)
-            done = sign_in.submit_code(deps, flow_id=started.flow.id, code=code, client=CLIENT)
-            assert done.method_used == "totp"
-
-        return run
-
     hash_seconds.clear()
     timed = interleaved(one_sign_in, same(bare_verify()), rounds)
     assert len(hash_seconds) == rounds  # one password verification per sign-in

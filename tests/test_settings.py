@@ -126,3 +126,40 @@ def test_a_bad_trusted_proxy_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert str(caught.value) == "SPAREKEY_TRUSTED_PROXIES: not an IP address or CIDR range: 'proxy.example'"
+
+
+def test_the_relying_party_comes_from_the_public_url_and_the_extra_origins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    default = load_settings().policy().relying_party
+    assert (default.id, default.origins) == ("localhost", ("http://localhost:8000",))
+    monkeypatch.setenv("SPAREKEY_PUBLIC_URL", "https://Login.Example.com:443/sparekey/")
+    monkeypatch.setenv("SPAREKEY_WEBAUTHN_ORIGINS", "https://id.example.com:8443, https://login.example.com")
+    monkeypatch.setenv("SPAREKEY_TRUSTED_DEVICE_DAYS", "7")
+    settings = load_settings()
+    party = settings.policy().relying_party
+    assert settings.public_url == "https://Login.Example.com:443/sparekey"
+    assert party.id == "login.example.com"
+    assert party.origins == ("https://login.example.com", "https://id.example.com:8443")
+    assert settings.policy().trusted_device_seconds == 7 * 86400
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SPAREKEY_PUBLIC_URL", "login.example.com"),
+        ("SPAREKEY_PUBLIC_URL", "ftp://login.example.com"),
+        ("SPAREKEY_PUBLIC_URL", "https://user:pw@login.example.com"),
+        ("SPAREKEY_WEBAUTHN_ORIGINS", "https://a.example.com/path"),
+        ("SPAREKEY_WEBAUTHN_ORIGINS", "https://a.example.com:99999"),
+        ("SPAREKEY_TRUSTED_DEVICE_DAYS", "0"),
+    ],
+)
+def test_a_bad_public_url_or_origin_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(name), lines

@@ -302,7 +302,7 @@ class Settings(BaseSettings):
         return tuple(_origin(str(item).strip(), allow_path=False) for item in items if str(item).strip())
 
     def relying_party(self) -> RelyingParty:
-        origin = _origin(self.public_url, allow_path=False)
+        origin = _origin(self.public_url, allow_path=True)
         host = urlsplit(origin).hostname or "localhost"
         origins = tuple(dict.fromkeys((origin, *self.webauthn_origins)))
         return RelyingParty(id=host, name=self.issuer, origins=origins)

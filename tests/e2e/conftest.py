@@ -36,8 +36,12 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
     lower case); returns its base URL. Every server is stopped, and its log checked, after."""
     running: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(**settings: str) -> str:
+    def start(*, localhost: bool = False, **settings: str) -> str:
+        """``localhost``: serve at http://localhost:<port>, which is also the public URL (a
+        WebAuthn relying party needs a host name, not an address)."""
         port = free_port()
+        if localhost:
+            settings.setdefault("public_url", f"http://localhost:{port}")
         data = tmp_path / f"server-{len(running)}"
         environment = {k: v for k, v in os.environ.items() if not k.startswith("SPAREKEY_")}
         environment.update(
@@ -57,7 +61,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
                 stderr=log,
             )
         running.append((process, log_path))
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://{'localhost' if localhost else '127.0.0.1'}:{port}"
         for _ in range(200):
             try:
                 with urllib.request.urlopen(f"{base}/healthz", timeout=1) as answer:  # noqa: S310 - our own server

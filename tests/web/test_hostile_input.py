@@ -102,6 +102,8 @@ class Endpoint:
         good = self.body[field]
         if isinstance(good, bool):
             values: list[Any] = ["yes", "true", 1, 0, [], {}]
+        elif isinstance(good, dict):  # a WebAuthn credential in its JSON form
+            values = ["x", 12, 1.5, True, [], ["a"], [good]]
         elif isinstance(good, int):
             values = ["1", 1.5, 1e300, True, [], {}, [1], None]
         else:
@@ -109,6 +111,13 @@ class Endpoint:
         return values + [None] if field in self.required and None not in values else values
 
 
+# An answer shaped like AuthenticationResponseJSON, which no key gave.
+CREDENTIAL = {
+    "id": "AAAA",
+    "rawId": "AAAA",
+    "type": "public-key",
+    "response": {"clientDataJSON": "e30", "authenticatorData": "AAAA", "signature": "AAAA"},
+}
 ENDPOINTS = {
     "accounts": Endpoint(
         "/api/v1/accounts",
@@ -135,6 +144,18 @@ ENDPOINTS = {
         ("kind", "address"),
     ),
     "contact_verify": Endpoint("/api/v1/me/contacts/{contact}/verify", {"code": "123456"}, ("code",)),
+    "key_login": Endpoint(
+        "/api/v1/login/{flow}/webauthn", {"credential": CREDENTIAL, "trust_device": True}, ("credential",)
+    ),
+    "key_register": Endpoint("/api/v1/me/webauthn/register", {"name": "Blue key", "passkey": True}, ()),
+    "key_finish": Endpoint(
+        "/api/v1/me/webauthn/register/{flow}", {"credential": CREDENTIAL}, ("credential",)
+    ),
+    "sudo_key": Endpoint(
+        "/api/v1/me/sudo/webauthn",
+        {"sudo_flow_id": "f1", "credential": CREDENTIAL},
+        ("sudo_flow_id", "credential"),
+    ),
 }
 OBJECT_BODIES = [name for name, endpoint in ENDPOINTS.items() if endpoint.required]  # /me/totp may have none
 STRING_FIELDS = [(n, f) for n, e in ENDPOINTS.items() for f, v in e.body.items() if isinstance(v, str)]
@@ -279,7 +300,13 @@ HOSTILE_ADDRESSES = [
     "taro@" + "a" * 300 + ".com", "\U0001f4a5@example.com", "+81 (90) 1234-5678", "0120-000-000",
 ]  # fmt: skip
 # Where an odd string is a fine value: a password, an authenticator's name, an absent e-mail.
-ACCEPTED = {("accounts", "password"), ("accounts", "email"), ("password", "new_password"), ("totp", "name")}
+ACCEPTED = {
+    ("accounts", "password"),
+    ("accounts", "email"),
+    ("password", "new_password"),
+    ("totp", "name"),
+    ("key_register", "name"),
+}
 
 
 @BOTH_DATABASES

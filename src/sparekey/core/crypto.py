@@ -129,3 +129,9 @@ def token_hash(token: str) -> str:
 
 def new_id() -> str:
     return secrets.token_hex(12)
+
+
+def plausible_id(value: str, max_length: int = 64) -> bool:
+    """Whether ``value`` could be one of our ids or tokens (printable ASCII, not too long):
+    anything else is unknown without asking the database (which may refuse NUL bytes)."""
+    return 0 < len(value) <= max_length and value.isascii() and value.isprintable()

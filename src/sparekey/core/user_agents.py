@@ -3,6 +3,7 @@ lists of trusted devices and sessions. ua-parser reads the header; this only wor
 
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 
 from ua_parser import parse_os, parse_user_agent
@@ -19,9 +20,15 @@ def describe(user_agent: str | None) -> tuple[str | None, str | None]:
         return None, None
     browser = parse_user_agent(user_agent)
     system = parse_os(user_agent)
-    name = browser.family if browser is not None and browser.family != _UNKNOWN else None
-    os_name = system.family if system is not None and system.family != _UNKNOWN else None
+    name = _printable(browser.family) if browser is not None and browser.family != _UNKNOWN else None
+    os_name = _printable(system.family) if system is not None and system.family != _UNKNOWN else None
     return name, os_name
+
+
+def _printable(text: str) -> str | None:
+    """Some patterns copy part of the header (an app's name): keep letters, not controls."""
+    kept = "".join(ch for ch in text if unicodedata.category(ch)[0] not in "CZ" or ch == " ")
+    return " ".join(kept.split())[:40] or None
 
 
 def readable(user_agent: str | None, lang: str) -> str:

@@ -14,7 +14,7 @@ from typing import Literal
 
 from fastapi import Request, Response
 
-from sparekey.core.flows.known_clients import MAX_TOKENS
+from sparekey.core.flows import known_clients, trusted_devices
 from sparekey.web.request_info import is_https
 
 
@@ -23,10 +23,11 @@ class Cookie(StrEnum):
     CSRF = "sparekey_csrf"  # the nonce of the pages' signed CSRF tokens
     FLOW = "sparekey_flow"  # the sign-in flow waiting for a second factor
     CLIENTS = "sparekey_clients"  # client tokens: this browser is known to these accounts
+    DEVICES = "sparekey_devices"  # device tokens: these accounts trust this browser
 
 
 _SAME_SITE: dict[Cookie, Literal["lax", "strict"]] = {Cookie.CSRF: "strict"}
-_TOKEN_SEPARATOR = "|"  # client tokens are "<hex id>.<base64url tag>": never this character
+_TOKEN_SEPARATOR = "|"  # client and device tokens are base64url and dots: never this character
 CLIENT_COOKIE_SECONDS = 400 * 86400  # the longest lifetime browsers allow
 
 
@@ -69,14 +70,26 @@ def set_session_cookie(response: Response, request: Request, token: str) -> None
     write(response, request, Cookie.SESSION, token)
 
 
+# The tokens a browser keeps, one per account, and how many of them a sign-in looks at.
+_LISTS = {Cookie.CLIENTS: known_clients.MAX_TOKENS, Cookie.DEVICES: trusted_devices.MAX_TOKENS}
+
+
+def tokens(request: Request, cookie: Cookie) -> list[str]:
+    """The tokens this browser kept in ``cookie`` (one per account), newest first."""
+    value = read(request, cookie) or ""
+    return [token for token in value.split(_TOKEN_SEPARATOR) if token][: _LISTS[cookie]]
+
+
+def keep_token(response: Response, request: Request, cookie: Cookie, token: str, *, max_age: int) -> None:
+    """Add a token to ``cookie``, in front of those kept for other accounts."""
+    kept: Sequence[str] = [token, *(t for t in tokens(request, cookie) if t != token)]
+    write(response, request, cookie, _TOKEN_SEPARATOR.join(kept[: _LISTS[cookie]]), max_age=max_age)
+
+
 def client_tokens(request: Request) -> list[str]:
-    """The client tokens this browser kept from earlier sign-ins, newest first."""
-    value = read(request, Cookie.CLIENTS) or ""
-    return [token for token in value.split(_TOKEN_SEPARATOR) if token][:MAX_TOKENS]
+    return tokens(request, Cookie.CLIENTS)
 
 
 def keep_client_token(response: Response, request: Request, token: str) -> None:
     """Remember the client token of a sign-in that just succeeded, beside those of other accounts."""
-    kept: Sequence[str] = [token, *(t for t in client_tokens(request) if t != token)]
-    value = _TOKEN_SEPARATOR.join(kept[:MAX_TOKENS])
-    write(response, request, Cookie.CLIENTS, value, max_age=CLIENT_COOKIE_SECONDS)
+    keep_token(response, request, Cookie.CLIENTS, token, max_age=CLIENT_COOKIE_SECONDS)

@@ -168,6 +168,11 @@ def remove(deps: Deps, current: Current, contact_id: str, *, client: Client) -> 
             account = tx.accounts.get_for_update(contact.account_id)
             assert account is not None
             lifecycle.factor_removed(tx, deps, account, client, factor=contact.kind, name=masked)
+        elif contact.verified and current.account.two_factor_enabled:
+            # An e-mail address that could receive sign-in codes: a way in went away.
+            lifecycle.credentials_changed(
+                tx, deps, contact.account_id, reason="factor_removed", client=client
+            )
 
 
 def _unverified(contact: Contact | None) -> Contact:

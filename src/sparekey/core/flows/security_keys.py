@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from sparekey.core import events
-from sparekey.core.crypto import new_id, new_token
+from sparekey.core.crypto import new_id, new_token, plausible_id
 from sparekey.core.deps import Deps
 from sparekey.core.errors import (
     KeyExists,
@@ -93,7 +93,7 @@ def live_ceremony(
 ) -> KeyCeremony:
     """The session's own ceremony, or NotFound; ``expired`` when its time is up."""
     with deps.store.transaction() as tx:
-        ceremony = tx.key_ceremonies.get(ceremony_id) if 0 < len(ceremony_id) <= 64 else None
+        ceremony = tx.key_ceremonies.get(ceremony_id) if plausible_id(ceremony_id) else None
     if (
         ceremony is None
         or ceremony.purpose is not purpose
@@ -176,7 +176,7 @@ def rename(deps: Deps, current: Current, key_id: str, *, name: str, client: Clie
     if not new_name:
         raise ValidationFailed(field="name")
     with deps.store.transaction() as tx:
-        key = tx.security_keys.get(current.account.id, key_id) if len(key_id) <= 64 else None
+        key = tx.security_keys.get(current.account.id, key_id) if plausible_id(key_id) else None
         if key is None:
             raise NotFound()
         tx.security_keys.rename(key.id, new_name)
@@ -198,7 +198,7 @@ def remove(deps: Deps, current: Current, key_id: str, *, client: Client) -> None
     require_sudo(deps, current)
     with deps.store.transaction() as tx:
         account = tx.accounts.get_for_update(current.account.id)
-        key = tx.security_keys.get(current.account.id, key_id) if len(key_id) <= 64 else None
+        key = tx.security_keys.get(current.account.id, key_id) if plausible_id(key_id) else None
         if key is None or account is None:
             raise NotFound()
         tx.security_keys.delete(key.id)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sparekey.core import assurance, events, second_factors, throttle, usernames
 from sparekey.core.assurance import Amr, AuthContext
-from sparekey.core.crypto import new_token
+from sparekey.core.crypto import new_token, plausible_id
 from sparekey.core.deps import Deps
 from sparekey.core.errors import CodeError, FlowExpired, FlowNotFound, InvalidCredentials, WebAuthnFailed
 from sparekey.core.events import EventType
@@ -166,7 +166,7 @@ def live_flow_in(
 ) -> LoginFlow:
     """The flow if it still awaits a step (and is of ``kind``; None: any), inside the
     caller's transaction."""
-    flow = tx.flows.get(flow_id) if 0 < len(flow_id) <= 64 else None
+    flow = tx.flows.get(flow_id) if plausible_id(flow_id) else None
     if flow is None or (kind is not None and flow.kind is not kind):
         raise FlowNotFound()
     if flow.state is not FlowState.AWAITING_SECOND_FACTOR or deps.clock.now() >= flow.expires_at:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from sparekey.core import events
-from sparekey.core.crypto import new_id, new_token, token_hash
+from sparekey.core.crypto import new_id, new_token, plausible_id, token_hash
 from sparekey.core.deps import Deps
 from sparekey.core.errors import NotFound, ValidationFailed
 from sparekey.core.events import EventType
@@ -83,7 +83,7 @@ def rename(deps: Deps, current: Current, device_id: str, *, name: str, client: C
     if not new_name:
         raise ValidationFailed(field="name")
     with deps.store.transaction() as tx:
-        device = tx.trusted_devices.get(current.account.id, device_id)
+        device = tx.trusted_devices.get(current.account.id, device_id) if plausible_id(device_id) else None
         if device is None:
             raise NotFound()
         tx.trusted_devices.rename(device.id, new_name)
@@ -103,7 +103,7 @@ def rename(deps: Deps, current: Current, device_id: str, *, name: str, client: C
 
 def revoke(deps: Deps, current: Current, device_id: str, client: Client) -> None:
     with deps.store.transaction() as tx:
-        device = tx.trusted_devices.get(current.account.id, device_id)
+        device = tx.trusted_devices.get(current.account.id, device_id) if plausible_id(device_id) else None
         if device is None or not tx.trusted_devices.delete(device.id):
             raise NotFound()
         _revoked(tx, deps, device, client, reason="owner")

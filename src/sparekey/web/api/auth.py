@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sparekey.core.deps import Deps
 from sparekey.core.flows import accounts, sent_codes, sessions, sign_in
 from sparekey.web.api.schemas import CodeBody, KeyLoginBody, LoginBody, RegisterBody, SendBody
-from sparekey.web.cookies import Cookie, clear
+from sparekey.web.cookies import Cookie, clear, tokens
 from sparekey.web.dependencies import Signed, get_deps, signed_in
 from sparekey.web.request_info import client_of, language_of
 
@@ -44,7 +44,7 @@ def login(body: LoginBody, request: Request, deps: Deps = Depends(get_deps)) -> 
         password=body.password,
         client=client_of(request),
         client_tokens=[body.client_token] if body.client_token else [],
-        device_tokens=[body.device_token] if body.device_token else [],
+        device_tokens=([body.device_token] if body.device_token else []) + tokens(request, Cookie.DEVICES),
     )
     if isinstance(result, sign_in.Authenticated):
         return authenticated_body(result)

@@ -70,7 +70,7 @@ class KeyLoginBody(_Body):
 
 
 class SudoKeyBody(_Body):
-    sudo_flow_id: str = Field(max_length=64)
+    sudo_flow_id: LookupText = Field(max_length=64)
     credential: Credential
 
 

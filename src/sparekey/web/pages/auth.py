@@ -14,8 +14,10 @@ from sparekey.web.cookies import (
     clear,
     client_tokens,
     keep_client_token,
+    keep_token,
     read,
     set_session_cookie,
+    tokens,
     write,
 )
 from sparekey.web.dependencies import get_deps, maybe_signed_in
@@ -25,7 +27,7 @@ from sparekey.web.request_info import client_of, language_of
 router = APIRouter()
 
 
-def _signed_in_response(request: Request, result: sign_in.Authenticated) -> Response:
+def signed_in_response(request: Request, result: sign_in.Authenticated) -> Response:
     notices = {n["code"]: n.get("remaining") for n in result.notices}
     query = {}
     for notice in (Notice.BACKUP_CODES_LOW, Notice.BACKUP_CODE_USED):  # the first one says most
@@ -35,6 +37,9 @@ def _signed_in_response(request: Request, result: sign_in.Authenticated) -> Resp
     response = redirect(request, "/security", **query)
     set_session_cookie(response, request, result.session_token)
     keep_client_token(response, request, result.client_token)
+    if result.device_token is not None:
+        seconds = get_deps(request).policy.trusted_device_seconds
+        keep_token(response, request, Cookie.DEVICES, result.device_token, max_age=seconds)
     clear(response, request, Cookie.FLOW)
     return response
 
@@ -73,7 +78,7 @@ def register(
             email=email,
         )
     assert isinstance(result, sign_in.Authenticated)
-    return _signed_in_response(request, result)
+    return signed_in_response(request, result)
 
 
 @router.get("/login")
@@ -97,19 +102,20 @@ def login(
             password=password,
             client=client_of(request),
             client_tokens=client_tokens(request),
+            device_tokens=tokens(request, Cookie.DEVICES),
         )
     except SparekeyError as error:
         return render(
             request, "login.html", error.status, error=error_text(request, error), username=username
         )
     if isinstance(result, sign_in.Authenticated):
-        return _signed_in_response(request, result)
+        return signed_in_response(request, result)
     response = redirect(request, "/login/code")
     write(response, request, Cookie.FLOW, result.flow.id, max_age=deps.policy.login_flow_seconds)
     return response
 
 
-def _code_page(
+def code_page(
     request: Request, deps: Deps, status: int = 200, error: str | None = None, sent: str | None = None
 ) -> Response:
     flow_id = read(request, Cookie.FLOW) or ""
@@ -124,6 +130,7 @@ def _code_page(
         error=error,
         sent=sent,
         code_minutes=deps.policy.sent_code_seconds // 60,
+        trust_days=deps.policy.trusted_device_seconds // 86400,
         methods=methods,
         username=account.username,
     )
@@ -131,23 +138,32 @@ def _code_page(
 
 @router.get("/login/code")
 def code_form(request: Request, deps: Deps = Depends(get_deps)) -> Response:
-    return _code_page(request, deps)
+    return code_page(request, deps)
 
 
 @router.post("/login/code")
 def submit_code(
-    request: Request, code: str = Form(""), csrf_token: str = Form(""), deps: Deps = Depends(get_deps)
+    request: Request,
+    code: str = Form(""),
+    trust_device: str = Form(""),
+    csrf_token: str = Form(""),
+    deps: Deps = Depends(get_deps),
 ) -> Response:
     check_csrf(request, csrf_token)
     try:
         result = sign_in.submit_code(
-            deps, flow_id=read(request, Cookie.FLOW) or "", code=code, client=client_of(request)
+            deps,
+            flow_id=read(request, Cookie.FLOW) or "",
+            code=code,
+            client=client_of(request),
+            trust_device=bool(trust_device),
+            lang=language_of(request),
         )
     except (FlowNotFound, FlowExpired):
         return redirect(request, "/login", ended="1")
     except SparekeyError as error:
-        return _code_page(request, deps, error.status, error_text(request, error))
-    return _signed_in_response(request, result)
+        return code_page(request, deps, error.status, error_text(request, error))
+    return signed_in_response(request, result)
 
 
 @router.post("/login/code/send")
@@ -172,8 +188,8 @@ def send_code(
     except (FlowNotFound, FlowExpired):
         return redirect(request, "/login", ended="1")
     except SparekeyError as error:
-        return _code_page(request, deps, error.status, error_text(request, error))
-    return _code_page(request, deps, sent=sent.sent_to)
+        return code_page(request, deps, error.status, error_text(request, error))
+    return code_page(request, deps, sent=sent.sent_to)
 
 
 @router.post("/logout")

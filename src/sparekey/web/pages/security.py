@@ -8,11 +8,23 @@ from collections.abc import Callable
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from sparekey.core.assurance import Amr
 from sparekey.core.delivery import OUTBOX
 from sparekey.core.errors import SparekeyError, SudoRequired
-from sparekey.core.flows import accounts, contacts, history, sessions, sudo, totp_enrolment, two_factor
+from sparekey.core.flows import (
+    accounts,
+    contacts,
+    history,
+    security_keys,
+    sessions,
+    sudo,
+    totp_enrolment,
+    trusted_devices,
+    two_factor,
+)
 from sparekey.core.flows.backup_codes import IssuedSet
 from sparekey.core.methods import Notice
+from sparekey.core.user_agents import readable
 from sparekey.web.cookies import set_session_cookie
 from sparekey.web.dependencies import Signed, get_deps, maybe_signed_in
 from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render, safe_next
@@ -37,6 +49,12 @@ EVENT_NAMES = {
     "contact_verified": "Phone number or e-mail address verified",
     "contact_removed": "Phone number or e-mail address removed",
     "code_sent": "Code sent",
+    "factor_renamed": "Renamed",
+    "key_used": "Passkey or security key used",
+    "key_clone_suspected": "A copied security key was suspected and refused",
+    "device_trusted": "Device trusted",
+    "device_renamed": "Trusted device renamed",
+    "device_revoked": "Device no longer trusted",
 }
 METHOD_NAMES = {
     "password": "password",
@@ -45,6 +63,9 @@ METHOD_NAMES = {
     "sms": "SMS code",
     "voice": "code by phone call",
     "email": "e-mail code",
+    "webauthn": "security key",
+    "passkey": "passkey",
+    "trusted_device": "trusted device",
     "unrecognised": "unrecognised code",
 }
 FAILURE_REASONS = {
@@ -58,6 +79,7 @@ FAILURE_REASONS = {
     "clock_drift_suspected": "device clock off",
     "code_expired": "code expired",
     "rate_limited": "too many attempts",
+    "webauthn_failed": "key not accepted",
 }
 DONE_MESSAGES = {
     "sudo": "Identity confirmed. You can make changes for the next 10 minutes.",
@@ -71,6 +93,11 @@ DONE_MESSAGES = {
     "contact_code_sent": "We sent a new code.",
     "contact_verified": "Verified.",
     "contact_removed": "Removed.",
+    "key_added": "The key was added.",
+    "key_renamed": "Renamed.",
+    "key_removed": "The key was removed. Trusted devices were reset.",
+    "device_renamed": "Renamed.",
+    "device_revoked": "This device is no longer trusted: it will be asked for a second step again.",
 }
 
 
@@ -119,6 +146,9 @@ def security_page(request: Request, signed: Signed, status: int = 200, **extra: 
         status,
         account=view.account,
         authenticators=totp_enrolment.list_authenticators(deps, account_id),
+        keys=security_keys.list_keys(deps, account_id),
+        devices=trusted_devices.list_devices(deps, signed.current),
+        device_name=lambda agent: readable(agent, language_of(request)),
         codes=view.backup_codes,
         low_at=deps.policy.backup_codes_low_at,
         sessions=sessions.list_sessions(deps, signed.current),
@@ -158,17 +188,36 @@ def security(request: Request) -> Response:
     return signed if isinstance(signed, Response) else security_page(request, signed)
 
 
+def sudo_page(
+    request: Request, signed: Signed, target: str, status: int = 200, error: str | None = None
+) -> Response:
+    """Password (and code), or the account's key: offered first when this session was made
+    with a key, so a passkey-only owner is not asked for a password first."""
+    deps = get_deps(request)
+    key_options = sudo_flow_id = None
+    if security_keys.list_keys(deps, signed.current.account.id):
+        ceremony, key_options = sudo.begin_with_key(deps, signed.current)
+        sudo_flow_id = ceremony.id
+    made_with = signed.current.session.context.methods
+    return render(
+        request,
+        "sudo.html",
+        status,
+        error=error,
+        next=target,
+        needs_code=signed.current.account.two_factor_enabled,
+        key_options=key_options,
+        sudo_flow_id=sudo_flow_id,
+        key_first=Amr.HWK in made_with or Amr.SWK in made_with or Amr.PWD not in made_with,
+    )
+
+
 @router.get("/sudo")
 def sudo_form(request: Request) -> Response:
     signed = signed_or_login(request)
     if isinstance(signed, Response):
         return signed
-    return render(
-        request,
-        "sudo.html",
-        next=safe_next(request.query_params.get("next")),
-        needs_code=signed.current.account.two_factor_enabled,
-    )
+    return sudo_page(request, signed, safe_next(request.query_params.get("next")))
 
 
 @router.post("/sudo")
@@ -194,14 +243,7 @@ def enter_sudo(
             rotate_token=True,
         )
     except SparekeyError as error:
-        return render(
-            request,
-            "sudo.html",
-            error.status,
-            error=error_text(request, error),
-            next=target,
-            needs_code=signed.current.account.two_factor_enabled,
-        )
+        return sudo_page(request, signed, target, error.status, error_text(request, error))
     response = redirect(request, target, done="sudo") if target == "/security" else redirect(request, target)
     if token:
         set_session_cookie(response, request, token)
@@ -297,5 +339,27 @@ def disable_two_factor(request: Request, csrf_token: str = Form("")) -> Response
     def action(signed: Signed) -> Response:
         two_factor.disable(get_deps(request), signed.current, client_of(request))
         return redirect(request, "/security", done="two_factor_disabled")
+
+    return act(request, csrf_token, action)
+
+
+@router.post("/devices/{device_id}/rename")
+def rename_device(
+    request: Request, device_id: str, name: str = Form(""), csrf_token: str = Form("")
+) -> Response:
+    def action(signed: Signed) -> Response:
+        trusted_devices.rename(
+            get_deps(request), signed.current, device_id, name=name, client=client_of(request)
+        )
+        return redirect(request, "/security", done="device_renamed")
+
+    return act(request, csrf_token, action)
+
+
+@router.post("/devices/{device_id}/revoke")
+def revoke_device(request: Request, device_id: str, csrf_token: str = Form("")) -> Response:
+    def action(signed: Signed) -> Response:
+        trusted_devices.revoke(get_deps(request), signed.current, device_id, client_of(request))
+        return redirect(request, "/security", done="device_revoked")
 
     return act(request, csrf_token, action)
