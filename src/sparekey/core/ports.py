@@ -165,7 +165,11 @@ class TrustedDevices(Protocol):
 
 class Events(Protocol):
     def add(self, event: Event) -> None: ...
-    def for_account(self, account_id: str, *, limit: int = 100) -> list[Event]: ...
+    def for_account(
+        self, account_id: str, *, limit: int = 100, types: Sequence[str] | None = None
+    ) -> list[Event]:
+        """Newest first; only the ``types`` given, when given."""
+        ...
 
 
 class BackupCodes(Protocol):

@@ -450,13 +450,13 @@ class SqlEvents(_Repo):
         values = {"account_id": event.account_id, "at": event.at, "type": event.type, "data": event.data}
         self.conn.execute(_Q.insert_event, values)
 
-    def for_account(self, account_id: str, *, limit: int = 100) -> list[Event]:
-        rows = self.conn.execute(
-            select(t.events)
-            .where(t.events.c.account_id == account_id)
-            .order_by(t.events.c.id.desc())
-            .limit(limit)
-        )
+    def for_account(
+        self, account_id: str, *, limit: int = 100, types: Sequence[str] | None = None
+    ) -> list[Event]:
+        query = select(t.events).where(t.events.c.account_id == account_id)
+        if types is not None:
+            query = query.where(t.events.c.type.in_(list(types)))
+        rows = self.conn.execute(query.order_by(t.events.c.id.desc()).limit(limit))
         return [Event(**_row(r)) for r in rows]
 
 

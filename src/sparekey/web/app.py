@@ -17,7 +17,7 @@ from sparekey.settings import Settings
 from sparekey.store.migrate import is_current, upgrade
 from sparekey.web import errors
 from sparekey.web.api import auth, contacts, devices, keys, me
-from sparekey.web.middleware import BodyLimit, CrossSiteGuard, SecurityHeaders
+from sparekey.web.middleware import BodyLimit, CrossSiteGuard, HeadAsGet, SecurityHeaders
 from sparekey.web.pages import router as pages
 from sparekey.web.pages.rendering import CsrfFailed, csrf_failed
 from sparekey.web.proxies import TrustedProxies
@@ -72,7 +72,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool 
         )
 
     # Added innermost first: a request meets TrustedProxies, SecurityHeaders, BodyLimit,
-    # CrossSiteGuard, then the routes.
+    # CrossSiteGuard, HeadAsGet, then the routes.
+    app.add_middleware(HeadAsGet)
     app.add_middleware(CrossSiteGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from sparekey.core.deps import Deps
@@ -14,6 +14,7 @@ from sparekey.core.flows import accounts, backup_codes, history, sessions, sudo,
 from sparekey.core.flows.backup_codes import IssuedSet, Status
 from sparekey.core.methods import Method
 from sparekey.core.models import Authenticator
+from sparekey.core.user_agents import readable
 from sparekey.web.api.schemas import (
     ConfirmBackupBody,
     ConfirmTotpBody,
@@ -24,7 +25,7 @@ from sparekey.web.api.schemas import (
 )
 from sparekey.web.cookies import set_session_cookie
 from sparekey.web.dependencies import Signed, get_deps, signed_in
-from sparekey.web.request_info import client_of
+from sparekey.web.request_info import client_of, language_of
 
 router = APIRouter(prefix="/api/v1/me", tags=["account"])
 
@@ -197,7 +198,7 @@ def disable_two_factor(
 
 @router.get("/sessions")
 def list_sessions(
-    signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)
+    request: Request, signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -207,12 +208,27 @@ def list_sessions(
             "last_seen_at": s.last_seen_at.isoformat(),
             "ip": s.ip,
             "user_agent": s.user_agent,
+            "device": readable(s.user_agent, language_of(request)),
             "auth_time": s.context.auth_time.isoformat(),
             "amr": s.context.amr,
             "level": s.context.level.value,
         }
         for s, is_current in sessions.list_sessions(deps, signed.current)
     ]
+
+
+@router.delete("/sessions", status_code=204, response_class=Response)
+def end_other_sessions(
+    request: Request,
+    others: bool | None = Query(default=None),
+    signed: Signed = Depends(signed_in),
+    deps: Deps = Depends(get_deps),
+) -> Response:
+    """``?others=true``: every session of the account but this one ends."""
+    if not others:
+        raise ValidationFailed(field="others", fields=["others"])
+    sessions.revoke_others(deps, signed.current, client_of(request))
+    return Response(status_code=204)
 
 
 @router.delete("/sessions/{session_id}", status_code=204, response_class=Response)
@@ -223,9 +239,25 @@ def revoke_session(
     return Response(status_code=204)
 
 
-@router.get("/events")
-def events(signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)) -> list[dict[str, Any]]:
-    return [
-        {"id": e.id, "at": e.at.isoformat(), "type": e.type, **e.data}
-        for e in history.recent_events(deps, signed.current.account.id)
-    ]
+@router.get("/events", response_model=None)
+def events(
+    type: list[str] | None = Query(default=None, max_length=64),  # noqa: A002 - the query's name
+    format: str | None = Query(default=None, max_length=8),  # noqa: A002
+    signed: Signed = Depends(signed_in),
+    deps: Deps = Depends(get_deps),
+) -> list[dict[str, Any]] | Response:
+    """``?type=sign_in&type=sudo`` (or comma-separated) filters; ``format=csv`` exports."""
+    if format not in (None, "json", "csv"):
+        raise ValidationFailed(field="format", fields=["format"])
+    types = [t for value in type for t in value.split(",") if t] if type is not None else None
+    export = format == "csv"
+    found = history.recent_events(
+        deps, signed.current.account.id, types=types, limit=history.EXPORT_LIMIT if export else 100
+    )
+    if export:
+        return Response(
+            history.as_csv(found).encode(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="sparekey-history.csv"'},
+        )
+    return [{"id": e.id, "at": e.at.isoformat(), "type": e.type, **e.data} for e in found]

@@ -68,30 +68,35 @@
     }
   };
 
-  const optionsFor = async (form) => {
-    if (form.dataset.options) return JSON.parse(document.getElementById(form.dataset.options).textContent);
-    const answer = await fetch(form.dataset.optionsUrl, { method: "POST", credentials: "same-origin" });
+  // Options, and the hidden fields that go with them (a passkey flow's id), for one request:
+  // each request keeps its own, so a late answer to another request can never mix them up.
+  const optionsFor = async (form, signal) => {
+    if (form.dataset.options) {
+      return { options: JSON.parse(document.getElementById(form.dataset.options).textContent), fields: {} };
+    }
+    const answer = await fetch(form.dataset.optionsUrl, { method: "POST", credentials: "same-origin", signal });
     const body = await answer.json();
     if (!answer.ok) throw new Error(body.error ? body.error.message : answer.statusText);
-    form.elements.flow_id.value = body.flow_id;
-    return body.options;
+    return { options: body.options, fields: { flow_id: body.flow_id } };
   };
 
-  let pendingConditional = null; // a passkey request waiting in the username field's autofill
+  let pendingConditional = null; // the passkey request waiting in the username field's autofill
+  let buttonUsed = false; // once the person pressed a key button, no autofill request starts
 
   const use = async (form, mediation) => {
-    const options = await optionsFor(form);
+    const controller = new AbortController();
+    if (mediation) pendingConditional = controller;
+    const { options, fields } = await optionsFor(form, controller.signal);
     let credential;
     if (form.dataset.webauthn === "create") {
       credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
     } else {
-      const request = { publicKey: requestOptions(options) };
-      if (mediation) {
-        pendingConditional = new AbortController();
-        Object.assign(request, { mediation, signal: pendingConditional.signal });
-      }
+      const request = { publicKey: requestOptions(options), signal: controller.signal };
+      if (mediation) request.mediation = mediation;
       credential = await navigator.credentials.get(request);
     }
+    if (controller.signal.aborted) return;
+    for (const [name, value] of Object.entries(fields)) form.elements[name].value = value;
     const trust = document.getElementById("trust-device"); // the code form's checkbox, if any
     if (trust && form.elements.trust_device) form.elements.trust_device.value = trust.checked ? "1" : "";
     form.elements.credential.value = JSON.stringify(answerJSON(credential));
@@ -99,7 +104,12 @@
   };
 
   const start = async (form, mediation) => {
-    if (!mediation && pendingConditional) pendingConditional.abort();
+    if (mediation && buttonUsed) return;
+    if (!mediation) buttonUsed = true;
+    if (!mediation && pendingConditional) {
+      pendingConditional.abort(); // the button wins over the autofill request, at any stage
+      pendingConditional = null;
+    }
     try {
       await use(form, mediation);
     } catch (error) {
@@ -115,7 +125,7 @@
       for (const note of document.querySelectorAll("[data-no-webauthn]")) note.hidden = false;
       return;
     }
-    for (const note of document.querySelectorAll("[data-needs-js]")) note.hidden = true;
+    for (const element of document.querySelectorAll("[data-webauthn-only]")) element.hidden = false;
     for (const form of forms) {
       form.hidden = false;
       form.addEventListener("submit", (event) => {
