@@ -128,6 +128,9 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
         "argon2_memory_cost": FAST_ARGON2.memory_cost,
         "argon2_parallelism": FAST_ARGON2.parallelism,
         "encryption_keys": TEST_KEYS,
+        # Tests move a frozen clock and run the jobs themselves (core/flows/jobs.py): the
+        # server's own reminders and forgetting would otherwise race them once a minute.
+        "jobs_interval_seconds": 3600,
     }
     values.update(overrides)
     return Settings(**values)

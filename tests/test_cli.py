@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,11 +10,14 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
+from sparekey.bootstrap import build_deps
+from sparekey.core import events
 from sparekey.core.clock import FrozenClock
 from sparekey.core.crypto import new_key_string, parse_keys
+from sparekey.core.events import EventType
 from sparekey.core.flows import accounts, sign_in, totp_enrolment
 from sparekey.core.flows.sessions import authenticate
-from sparekey.core.models import Client
+from sparekey.core.models import Client, Contact
 from sparekey.settings import Settings
 from sparekey.store.database import make_engine, sqlite_url
 
@@ -99,3 +103,33 @@ def test_key_rotation_keeps_secrets_readable(tmp_path: Path) -> None:
         == enrolment.secret
     )
     assert parse_keys(new_key)
+
+
+def test_jobs_runs_once_for_cron_and_tells_what_it_did(tmp_path: Path) -> None:
+    """A password change with a verified e-mail address: the run queues its notification (kept
+    by the outbox); a second run finds nothing more to do."""
+    assert run(tmp_path, "migrate").returncode == 0
+    settings = Settings(data_dir=tmp_path / "data")
+    deps = build_deps(settings)
+    accounts.register(deps, username="alice", password="correct horse battery staple")
+    with deps.store.transaction() as tx:
+        account = tx.accounts.by_username("alice")
+        assert account is not None
+        tx.contacts.add(
+            Contact(
+                id="c1",
+                account_id=account.id,
+                kind="email",
+                address="alice@example.org",
+                created_at=deps.clock.now(),
+                verified_at=deps.clock.now(),
+            )
+        )
+        events.record(tx, deps.clock, account.id, EventType.PASSWORD_CHANGED, Client("127.0.0.1"))
+    first = run(tmp_path, "jobs")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == {"notified": 1, "reminded": 0, "forgotten": 0, "delivered": 0}
+    again = run(tmp_path, "jobs")
+    assert json.loads(again.stdout)["notified"] == 0
+    listed = json.loads(run(tmp_path, "outbox", "--json").stdout)
+    assert [m["subject"] for m in listed] == ["sparekey: your password was changed"]

@@ -1,4 +1,4 @@
-"""``sparekey serve | migrate | reencrypt | outbox | version``."""
+"""``sparekey serve | migrate | reencrypt | jobs | outbox | version``."""
 
 from __future__ import annotations
 
@@ -82,6 +82,27 @@ def reencrypt() -> None:
     _logging()
     moved = reencrypt_secrets(build_deps(_settings()))
     typer.echo(f"sparekey: {moved} secret(s) re-encrypted with the current key", err=True)
+
+
+@app.command()
+def jobs(
+    every: int = typer.Option(0, "--every", min=0, help="run again every N seconds (0: once, for cron)"),
+) -> None:
+    """Periodic work: notifications, reminders, forgetting what expired, and sending what is due.
+    Safe beside running servers and other runs: nothing is done twice. Prints one JSON object a run."""
+    from sparekey.bootstrap import build_deps
+    from sparekey.core.flows import delivery
+    from sparekey.core.flows import jobs as periodic
+
+    _logging()
+    deps = build_deps(_settings())
+    while True:
+        report = periodic.run(deps).as_dict()
+        report["delivered"] = delivery.deliver(deps)
+        typer.echo(json.dumps(report))
+        if not every:
+            return
+        time.sleep(every)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
 from babel.dates import format_datetime
@@ -59,7 +60,27 @@ def _parse_accept_language(header: str) -> list[str]:
     return [tag for quality, _, tag in sorted(weighted) if quality < 0]
 
 
-def format_when(value: Any, lang: str) -> str:
+def format_when_zoned(value: Any, lang: str, zone: str | None) -> str:
+    """A moment with its time zone, for messages: in the account's zone (UTC when none)."""
+    tz = zone_info(zone)
+    zone = tz.key
+    text = format_datetime(value, "long", tzinfo=tz, locale=Locale.parse(lang))
+    return f"{text} ({zone})" if zone and zone != "UTC" else text
+
+
+def zone_info(zone: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def format_when(value: Any, lang: str, zone: str | None = None) -> str:
+    """A moment for the pages: date and time in ``zone`` (UTC when none), with its zone."""
     if value is None:
         return ""
-    return format_datetime(value, "medium", tzinfo=None, locale=Locale.parse(lang))
+    tz = zone_info(zone)
+    locale = Locale.parse(lang)
+    moment = format_datetime(value, "medium", tzinfo=tz, locale=locale)
+    moment += " " + format_datetime(value, "zzz", tzinfo=tz, locale=locale)
+    return moment if tz.key == "UTC" else f"{moment} ({tz.key})"

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
         default=(), description="more origins (scheme://host[:port]) whose pages may use the keys"
     )
     trusted_device_days: int = Field(default=30, ge=1, le=400)
+    backup_codes_max_age_days: int = Field(default=365, ge=30, le=3650, description="older sheets: not fresh")
+    reminder_days: int = Field(default=182, ge=7, le=3650, description="how often owners are asked to check")
+    jobs_interval_seconds: int = Field(default=60, ge=5, le=3600)
 
     argon2_time_cost: int = Field(default=2, ge=1, le=20)
     argon2_memory_cost: int = Field(default=19456, ge=8, le=4 * 1024 * 1024, description="KiB")
@@ -346,6 +349,8 @@ class Settings(BaseSettings):
     def policy(self) -> Policy:
         return Policy(
             issuer=self.issuer,
+            public_url=self.public_url,
+            default_language=self.default_language,
             argon2=Argon2Parameters(
                 time_cost=self.argon2_time_cost,
                 memory_cost=self.argon2_memory_cost,
@@ -380,6 +385,8 @@ class Settings(BaseSettings):
             sends_per_address_day=self.sends_per_address_day,
             relying_party=self.relying_party(),
             trusted_device_seconds=self.trusted_device_days * 86400,
+            backup_codes_max_age_seconds=self.backup_codes_max_age_days * 86400,
+            reminder_seconds=self.reminder_days * 86400,
         )
 
     def key_ring(self) -> dict[str, bytes]:

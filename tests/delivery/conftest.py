@@ -300,3 +300,16 @@ def start_provider() -> Iterator[StartProvider]:
     for provider in running:
         if provider._thread.is_alive():
             provider.stop()
+
+
+@pytest.fixture
+def mail(start_mail_server: StartMailServer, tls_files: TlsFiles) -> Iterator[tuple[Any, Account]]:
+    """A mail server that wants STARTTLS and a login, and that login."""
+    account = Account("sparekey", "app password 42")
+    server = start_mail_server(
+        tls_context=server_context(tls_files),
+        require_starttls=True,
+        authenticator=account,
+        auth_required=True,
+    )
+    yield server, account

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from sparekey.core.delivery import Channel, Message, MessageKind
+from sparekey.core.notifications import NotificationType
 from sparekey.delivery import composer
 from sparekey.delivery.composer import TemplateComposer
 from sparekey.i18n import catalogue
@@ -18,7 +19,7 @@ GSM_7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
-KINDS = list(MessageKind)
+KINDS = list(composer.WORDINGS)  # the messages that carry a code
 
 
 def compose(kind: MessageKind, channel: Channel, language: str, issuer: str = "sparekey") -> Message:
@@ -28,7 +29,55 @@ def compose(kind: MessageKind, channel: Channel, language: str, issuer: str = "s
 
 
 def test_every_kind_has_its_words() -> None:
-    assert set(composer.WORDINGS) == set(MessageKind)
+    assert set(composer.WORDINGS) | {MessageKind.NOTICE, MessageKind.REMINDER} == set(MessageKind)
+    assert set(composer.NOTICES) == {t.value for t in NotificationType}
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+@pytest.mark.parametrize("notice", [t.value for t in NotificationType])
+def test_a_notice_says_what_when_where_and_what_to_do_and_never_a_code(language: str, notice: str) -> None:
+    message = TemplateComposer(issuer="sparekey").compose(
+        MessageKind.NOTICE,
+        channel=Channel.EMAIL,
+        to="someone",
+        language=language,
+        notice=notice,
+        critical=False,
+        username="<b>alice</b>",
+        when="WHEN",
+        device="Firefox on Linux",
+        ip="203.0.113.9",
+        seconds=60,
+        position=3,
+        set_number=2,
+        remaining=7,
+        factor="totp",
+        name="Pixel",
+        secure_url="https://id.example.com/security/secure",
+        security_url="https://id.example.com/security",
+    )
+    assert "WHEN" in message.text and "203.0.113.9" in message.text and "Firefox on Linux" in message.text
+    assert "https://id.example.com/security/secure" in message.text
+    assert message.html is not None and "&lt;b&gt;alice&lt;/b&gt;" in message.html  # escaped
+    assert "<b>alice</b>" not in message.html
+    if language == "ja":
+        assert re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", message.subject + message.text)
+
+
+def test_a_critical_notice_by_sms_is_short_and_points_to_securing_the_account() -> None:
+    message = TemplateComposer(issuer="sparekey").compose(
+        MessageKind.NOTICE,
+        channel=Channel.SMS,
+        to="+819012345678",
+        language="ja",
+        notice="password_changed",
+        critical=True,
+        username="alice",
+        secure_url="https://id.example.com/security/secure",
+        security_url="https://id.example.com/security",
+    )
+    assert message.text.startswith("sparekey: パスワードが変更されました")
+    assert message.text.endswith("https://id.example.com/security/secure") and len(message.text) <= 140
 
 
 def test_every_text_has_japanese_with_the_same_placeholders() -> None:

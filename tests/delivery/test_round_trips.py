@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from fastapi.testclient import TestClient
 from sparekey.core.clock import FrozenClock
 from sparekey.web.app import create_app
 from tests.conftest import test_settings
-from tests.delivery.conftest import HOST, Account, Provider, StartMailServer, TlsFiles, server_context
+from tests.delivery.conftest import HOST, Account, Provider, TlsFiles
 from tests.delivery.test_twilio import FROM, SID, TOKEN, FakeTwilio
 
 PASSWORD = "correct horse battery staple"
@@ -41,18 +40,6 @@ def signed_up(http: TestClient) -> dict[str, str]:
         "session_token"
     ]
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def mail(start_mail_server: StartMailServer, tls_files: TlsFiles) -> Iterator[tuple[Any, Account]]:
-    account = Account("sparekey", "app password 42")
-    server = start_mail_server(
-        tls_context=server_context(tls_files),
-        require_starttls=True,
-        authenticator=account,
-        auth_required=True,
-    )
-    yield server, account
 
 
 def test_codes_by_mail_over_starttls_with_a_login(

@@ -33,6 +33,7 @@ def visible_messages() -> set[str]:
     found |= set(security.EVENT_NAMES.values()) | set(security.DONE_MESSAGES.values())
     found |= set(security.METHOD_NAMES.values()) | set(security.FAILURE_REASONS.values())
     found |= set(security.SHEET_INSTRUCTIONS)
+    found |= set(security.READINESS_ITEMS.values()) | set(security.NOTIFICATION_NAMES.values())
     package = Path(security.__file__).parents[2]
     for module in package.rglob("*.py"):
         found |= set(re.findall(r'translate\(\s*lang,\s*"([^"]+)"', module.read_text()))

@@ -26,6 +26,8 @@ class MessageKind(enum.StrEnum):
 
     CONTACT_CODE = "contact_code"  # params: code, minutes (verifying a new contact point)
     SIGN_IN_CODE = "sign_in_code"  # params: code, minutes (a second step by SMS, call or e-mail)
+    NOTICE = "notice"  # params: notice (a NotificationType), username, when, device, ip, links, details
+    REMINDER = "reminder"  # params: username, security_url, set_number, set_date, remaining, phones
 
 
 @dataclass(frozen=True)

@@ -175,3 +175,10 @@ class KeyExists(SparekeyError):
 
     code = "key_exists"
     status = 409
+
+
+class CannotMute(SparekeyError):
+    """details: types (the critical ones named, which are always sent)."""
+
+    code = "cannot_mute"
+    status = 422

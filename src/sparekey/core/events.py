@@ -1,10 +1,12 @@
-"""Security events: one function records them, so every event carries the same keys."""
+"""Security events: one function records them, so every event carries the same keys, and
+each one that calls for a notification is marked for the notifier (core/notifications.py)."""
 
 from __future__ import annotations
 
 import enum
 from typing import Any
 
+from sparekey.core import notifications
 from sparekey.core.clock import Clock
 from sparekey.core.models import Client, Event
 from sparekey.core.ports import Transaction
@@ -35,6 +37,10 @@ class EventType(enum.StrEnum):
     DEVICE_TRUSTED = "device_trusted"
     DEVICE_RENAMED = "device_renamed"
     DEVICE_REVOKED = "device_revoked"
+    NOTIFICATIONS_CHANGED = "notifications_changed"
+    ACCOUNT_SECURED = "account_secured"
+    DRILL_STARTED = "drill_started"
+    RECOVERY_DRILL_PASSED = "recovery_drill_passed"
 
 
 def record(
@@ -48,4 +54,14 @@ def record(
     if client is not None:
         data.setdefault("ip", client.ip)
         data.setdefault("user_agent", client.user_agent)
-    tx.events.add(Event(id=None, account_id=account_id, at=clock.now(), type=type_, data=data))
+    notification = notifications.type_of(type_, data)
+    tx.events.add(
+        Event(
+            id=None,
+            account_id=account_id,
+            at=clock.now(),
+            type=type_,
+            data=data,
+            notification=notification.value if notification else None,
+        )
+    )

@@ -20,6 +20,19 @@ class Account:
     two_factor_enabled: bool = False
     backup_salt: bytes | None = None
     username_skeleton: str | None = None  # see core/usernames.py; for comparison, never shown
+    chosen_language: str | None = None  # picked with the pages' language switch
+    sign_in_language: str | None = None  # the Accept-Language of the latest sign-in
+    time_zone: str | None = None  # IANA name for times in messages and pages; None: UTC
+    muted_notifications: str = ""  # informational notification types, space-separated
+    last_reminded_at: datetime | None = None  # the periodic "is your sheet still there?" reminder
+    drill_started_at: datetime | None = None  # the open recovery drill (core/flows/drill.py), if any
+    last_drill_at: datetime | None = None  # when the last recovery drill passed
+    last_drill_method: str | None = None  # the way in (Method) it passed with
+
+    @property
+    def language(self) -> str | None:
+        """The language messages to the owner are written in (API.md, "Security center")."""
+        return self.chosen_language or self.sign_in_language
 
 
 @dataclass
@@ -129,6 +142,8 @@ class Event:
     at: datetime
     type: str
     data: dict[str, Any] = field(default_factory=dict)
+    notification: str | None = None  # the notification it calls for (core/notifications.py), if any
+    notified_at: datetime | None = None  # when the notifier took it (sent, or muted)
 
 
 @dataclass

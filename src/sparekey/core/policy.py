@@ -11,6 +11,8 @@ from sparekey.core.factors.webauthn import RelyingParty
 @dataclass(frozen=True)
 class Policy:
     issuer: str = "sparekey"
+    public_url: str = "http://localhost:8000"  # links in messages (never one that signs anyone in)
+    default_language: str = "en"  # for messages to an account that never said which it reads
     argon2: Argon2Parameters = field(default_factory=Argon2Parameters)
     password: PasswordPolicy = field(default_factory=PasswordPolicy)
     session_idle_seconds: int = 2 * 3600
@@ -40,3 +42,6 @@ class Policy:
     )
     trusted_device_seconds: int = 30 * 86400
     key_ceremony_seconds: int = 600  # a registration or a sudo by key must be answered within this
+    backup_codes_enough_at: int = 4  # readiness: at least this many codes left
+    backup_codes_max_age_seconds: int = 365 * 86400  # readiness: a sheet older than this is not fresh
+    reminder_seconds: int = 182 * 86400  # the periodic "is your sheet still there?" reminder

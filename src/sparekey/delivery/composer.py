@@ -54,6 +54,72 @@ WORDINGS: dict[MessageKind, Wording] = {
         speech="This is %(issuer)s. Your sign-in code is:",
     ),
 }
+# Notifications (core/notifications.py): a subject, and what happened in one sentence.
+NOTICES: dict[str, tuple[str, str]] = {
+    "new_device_sign_in": (
+        "%(issuer)s: a sign-in from a new device",
+        "Someone signed in to your account %(username)s from a device it had not seen before.",
+    ),
+    "backup_code_used": (
+        "%(issuer)s: a backup code was used",
+        "Backup code #%(position)s of sheet #%(set_number)s was used for your account %(username)s. "
+        "%(remaining)s codes are left on that sheet.",
+    ),
+    "backup_codes_generated": (
+        "%(issuer)s: new backup codes were made",
+        "A new sheet of backup codes (set #%(set_number)s) was made for your account %(username)s. "
+        "The codes of every older sheet no longer work.",
+    ),
+    "factor_added": (
+        "%(issuer)s: a way to sign in was added",
+        "A way to sign in was added to your account %(username)s: %(factor)s (%(name)s).",
+    ),
+    "factor_removed": (
+        "%(issuer)s: a way to sign in was removed",
+        "A way to sign in was removed from your account %(username)s: %(factor)s (%(name)s).",
+    ),
+    "two_factor_disabled": (
+        "%(issuer)s: two-step verification was turned off",
+        "Two-step verification was turned off for your account %(username)s. "
+        "Only the password protects it now.",
+    ),
+    "password_changed": (
+        "%(issuer)s: your password was changed",
+        "The password of your account %(username)s was changed, and its other sessions were signed out.",
+    ),
+    "rate_limited": (
+        "%(issuer)s: too many wrong attempts",
+        "There were too many wrong attempts to sign in to your account %(username)s: "
+        "signing in is paused for %(seconds)s seconds.",
+    ),
+    "recovery_requested": (
+        "%(issuer)s: someone asked to recover your account",
+        "Someone asked to recover your account %(username)s.",
+    ),
+}
+FACTORS = {
+    "totp": "an authenticator app",
+    "webauthn": "a security key or passkey",
+    "phone": "a phone number",
+    "email": "an e-mail address",
+}
+NOTICE_LINES = (
+    "When: %(when)s",
+    "Device: %(device)s",
+    "Address: %(ip)s",
+    "If it was you, there is nothing to do.",
+    "If it was not you, secure your account now (sign in first): %(secure_url)s",
+    "Choose which of these messages you receive on your security page: %(security_url)s",
+    "Not you? Secure your account: %(secure_url)s",
+)
+REMINDER_LINES = (
+    "%(issuer)s: could you still get in if you lost your phone?",
+    "Please check these, for your account %(username)s:",
+    "Your backup-code sheet #%(set_number)s, made %(set_date)s, is still where you keep it "
+    "(%(remaining)s codes left).",
+    "These phone numbers are still yours: %(phones)s",
+    "Your security page shows what else to check: %(security_url)s",
+)
 VALIDITY = "The code works for %(minutes)s minutes, and only once."
 FOOTER = "This message was sent automatically by %(issuer)s."
 ONCE_MORE = "Once more, the code is:"
@@ -65,9 +131,11 @@ _jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefi
 
 def texts() -> set[str]:
     """Every English text a message can contain: each needs a Japanese translation."""
-    found = {VALIDITY, FOOTER, ONCE_MORE}
+    found = {VALIDITY, FOOTER, ONCE_MORE, *NOTICE_LINES, *REMINDER_LINES, *FACTORS.values()}
     for wording in WORDINGS.values():
         found.update(astuple(wording))
+    for subject, what in NOTICES.values():
+        found.update((subject, what))
     return found
 
 
@@ -83,11 +151,16 @@ class TemplateComposer:
     def compose(
         self, kind: MessageKind, *, channel: Channel, to: str, language: str, **params: Any
     ) -> Message:
-        wording = WORDINGS[kind]
         values = {"issuer": self.issuer, **params}
 
         def say(text: str) -> str:
             return translate(language, text, **values)
+
+        if kind is MessageKind.NOTICE:
+            return self._notice(channel, to, language, values)
+        if kind is MessageKind.REMINDER:
+            return self._reminder(channel, to, language, values)
+        wording = WORDINGS[kind]
 
         subject = say(wording.subject)
         if channel is Channel.EMAIL:
@@ -107,3 +180,43 @@ class TemplateComposer:
             digits = spoken_digits(str(params["code"]), language)
             speech = "\n".join((say(wording.speech), digits, say(ONCE_MORE), digits))
         return Message(channel, to, language, subject, text, speech=speech)
+
+    def _notice(self, channel: Channel, to: str, language: str, values: dict[str, Any]) -> Message:
+        """What happened, when, from where, and what to do if it was not the owner; no code,
+        no link that signs anyone in."""
+        if "factor" in values:
+            values["factor"] = translate(language, FACTORS.get(values["factor"], values["factor"]))
+
+        def say(text: str) -> str:
+            return translate(language, text, **values)
+
+        subject_id, what_id = NOTICES[values["notice"]]
+        subject, what = say(subject_id), say(what_id)
+        if channel is not Channel.EMAIL:  # critical ones only, when no e-mail address is verified
+            return Message(channel, to, language, subject, f"{subject}. {say(NOTICE_LINES[6])}")
+        when, device, where, fine, not_you, choose, _sms = (say(line) for line in NOTICE_LINES)
+        lines = [what, "", when, device, where, "", fine, not_you]
+        if not values.get("critical"):
+            lines.append(choose)
+        text = "\n".join([*lines, "", "-- ", say(FOOTER)]) + "\n"
+        html = _jinja.get_template("notice_email.html").render(
+            language=language, subject=subject, lines=lines, footer=say(FOOTER)
+        )
+        return Message(channel, to, language, subject, text, html=html)
+
+    def _reminder(self, channel: Channel, to: str, language: str, values: dict[str, Any]) -> Message:
+        def say(text: str) -> str:
+            return translate(language, text, **values)
+
+        subject, ask, sheet, phones, page = (say(line) for line in REMINDER_LINES)
+        lines = [ask, ""]
+        if values.get("set_number"):
+            lines.append("- " + sheet)
+        if values.get("phones"):
+            lines.append("- " + phones)
+        lines += ["", page]
+        text = "\n".join([*lines, "", "-- ", say(FOOTER)]) + "\n"
+        html = _jinja.get_template("notice_email.html").render(
+            language=language, subject=subject, lines=lines, footer=say(FOOTER)
+        )
+        return Message(channel, to, language, subject, text, html=html)

@@ -1,4 +1,6 @@
-"""The server's delivery worker: one background thread that sends what is due.
+"""The server's delivery worker: one background thread that sends what is due, and runs the
+periodic jobs (``core/flows/jobs.py``: notifications each round; reminders and forgetting
+what expired every ``jobs_seconds``).
 
 A message is queued inside the transaction that caused it and usually sent right after
 the commit by the request itself; this thread is the safety net behind that. Every
@@ -18,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sparekey.core.deps import Deps
+from sparekey.core.flows import jobs
 from sparekey.core.flows.delivery import BATCH, deliver
 
 log = logging.getLogger("sparekey.delivery")
@@ -34,9 +38,11 @@ SETTLED_SECONDS = 30
 
 
 class DeliveryWorker:
-    def __init__(self, deps: Deps, *, interval_seconds: float = 5) -> None:
+    def __init__(self, deps: Deps, *, interval_seconds: float = 5, jobs_seconds: float = 60) -> None:
         self.deps = deps
         self.interval_seconds = interval_seconds
+        self.jobs_seconds = jobs_seconds
+        self._jobs_next = 0.0  # time.monotonic() of the next periodic jobs
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -47,6 +53,13 @@ class DeliveryWorker:
 
     def step(self) -> int:
         """One round: send what is due; returns how many were sent. Never raises."""
+        periodic = time.monotonic() >= self._jobs_next
+        if periodic:
+            self._jobs_next = time.monotonic() + self.jobs_seconds
+        try:
+            jobs.run(self.deps, periodic=periodic)
+        except Exception as error:  # noqa: BLE001 - the server must outlive any failed round
+            log.error("jobs round failed: %s", type(error).__name__)
         try:
             return deliver(self.deps, settled_seconds=SETTLED_SECONDS)
         except Exception as error:  # noqa: BLE001 - the server must outlive any failed round

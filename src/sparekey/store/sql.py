@@ -267,6 +267,45 @@ class SqlAccounts(_Repo):
     def set_backup_salt(self, account_id: str, salt: bytes) -> None:
         self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(backup_salt=salt))
 
+    _PREFERENCES = frozenset({"chosen_language", "sign_in_language", "time_zone", "muted_notifications"})
+
+    def set_preferences(self, account_id: str, **values: str | None) -> None:
+        if not values or not set(values) <= self._PREFERENCES:
+            raise ValueError(f"not a preference: {sorted(set(values) - self._PREFERENCES)}")
+        self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(**values))
+
+    def _reminder_due(self, before: datetime) -> Any:
+        c = t.accounts.c
+        return c.two_factor_enabled.is_(True) & (
+            (c.last_reminded_at.is_(None) & (c.created_at < before)) | (c.last_reminded_at < before)
+        )
+
+    def due_for_reminder(self, before: datetime, *, limit: int) -> list[Account]:
+        rows = self.conn.execute(
+            select(t.accounts).where(self._reminder_due(before)).order_by(t.accounts.c.id).limit(limit)
+        )
+        return [Account(**_row(r)) for r in rows]
+
+    def take_reminder(self, account_id: str, *, before: datetime, at: datetime) -> bool:
+        result = self.conn.execute(
+            update(t.accounts)
+            .where(t.accounts.c.id == account_id, self._reminder_due(before))
+            .values(last_reminded_at=at)
+        )
+        return result.rowcount == 1
+
+    def start_drill(self, account_id: str, at: datetime) -> None:
+        self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(drill_started_at=at))
+
+    def pass_drill(self, account_id: str, *, at: datetime, method: str, started_after: datetime) -> bool:
+        c = t.accounts.c
+        result = self.conn.execute(
+            update(t.accounts)
+            .where(c.id == account_id, c.drill_started_at.is_not(None), c.drill_started_at > started_after)
+            .values(last_drill_at=at, last_drill_method=method, drill_started_at=None)
+        )
+        return result.rowcount == 1
+
 
 class SqlAuthenticators(_Repo):
     def add(self, authenticator: Authenticator) -> None:
@@ -373,11 +412,11 @@ class SqlSessions(_Repo):
     def delete(self, session_id: str) -> None:
         self.conn.execute(delete(t.sessions).where(t.sessions.c.id == session_id))
 
-    def delete_for_account(self, account_id: str, *, except_id: str | None = None) -> None:
+    def delete_for_account(self, account_id: str, *, except_id: str | None = None) -> int:
         query = delete(t.sessions).where(t.sessions.c.account_id == account_id)
         if except_id is not None:
             query = query.where(t.sessions.c.id != except_id)
-        self.conn.execute(query)
+        return int(self.conn.execute(query).rowcount)
 
 
 class SqlLoginFlows(_Repo):
@@ -410,6 +449,10 @@ class SqlLoginFlows(_Repo):
             .values(webauthn_challenge=None)
         )
         return result.rowcount == 1
+
+    def prune(self, before: datetime) -> int:
+        result = self.conn.execute(delete(t.login_flows).where(t.login_flows.c.expires_at < before))
+        return int(result.rowcount)
 
     def bind_account(self, flow_id: str, account_id: str) -> None:
         c = t.login_flows.c
@@ -447,8 +490,31 @@ class SqlLoginFlows(_Repo):
 
 class SqlEvents(_Repo):
     def add(self, event: Event) -> None:
-        values = {"account_id": event.account_id, "at": event.at, "type": event.type, "data": event.data}
+        values = {
+            "account_id": event.account_id,
+            "at": event.at,
+            "type": event.type,
+            "data": event.data,
+            "notification": event.notification,
+        }
         self.conn.execute(_Q.insert_event, values)
+
+    def pending_notifications(self, *, limit: int) -> list[Event]:
+        c = t.events.c
+        rows = self.conn.execute(
+            select(t.events)
+            .where(c.notification.is_not(None), c.notified_at.is_(None))
+            .order_by(c.id)
+            .limit(limit)
+        )
+        return [Event(**_row(r)) for r in rows]
+
+    def take_notification(self, event_id: int, at: datetime) -> bool:
+        c = t.events.c
+        result = self.conn.execute(
+            update(t.events).where(c.id == event_id, c.notified_at.is_(None)).values(notified_at=at)
+        )
+        return result.rowcount == 1
 
     def for_account(
         self, account_id: str, *, limit: int = 100, types: Sequence[str] | None = None
@@ -529,6 +595,10 @@ class SqlKnownClients(_Repo):
 
     def touch(self, client_id: str, at: datetime) -> None:
         self.conn.execute(_Q.touch_known_client, {"p_id": client_id, "p_at": at})
+
+    def any_for(self, account_id: str) -> bool:
+        c = t.known_clients.c
+        return self.conn.execute(select(c.id).where(c.account_id == account_id).limit(1)).first() is not None
 
     def keep_newest(self, account_id: str, count: int) -> None:
         self.conn.execute(_Q.forget_old_known_clients, {"p_account": account_id, "p_keep": count})
@@ -801,6 +871,10 @@ class SqlKeyCeremonies(_Repo):
         data["purpose"] = CeremonyPurpose(data["purpose"])
         return KeyCeremony(**data)
 
+    def prune(self, before: datetime) -> int:
+        result = self.conn.execute(delete(t.key_ceremonies).where(t.key_ceremonies.c.expires_at < before))
+        return int(result.rowcount)
+
     def spend(self, ceremony_id: str, at: datetime) -> bool:
         c = t.key_ceremonies.c
         result = self.conn.execute(
@@ -848,6 +922,10 @@ class SqlTrustedDevices(_Repo):
     def delete(self, device_id: str) -> bool:
         result = self.conn.execute(delete(t.trusted_devices).where(t.trusted_devices.c.id == device_id))
         return result.rowcount == 1
+
+    def prune(self, before: datetime) -> int:
+        result = self.conn.execute(delete(t.trusted_devices).where(t.trusted_devices.c.expires_at < before))
+        return int(result.rowcount)
 
     def delete_for_account(self, account_id: str) -> list[TrustedDevice]:
         rows = self.conn.execute(

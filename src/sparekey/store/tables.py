@@ -65,6 +65,15 @@ accounts = Table(
     # accounts that existed before the rule and clash with an older one. A username character
     # becomes at most 7 in the skeleton (checked over all of Unicode): 64 -> 448 < 512.
     Column("username_skeleton", String(512), unique=True),
+    Column("chosen_language", String(8)),
+    Column("sign_in_language", String(8)),
+    Column("time_zone", String(64)),
+    Column("muted_notifications", String(400), nullable=False, server_default=""),
+    Column("last_reminded_at", UTCDateTime),
+    # The recovery drill (core/flows/drill.py): open while drill_started_at is recent.
+    Column("drill_started_at", UTCDateTime),
+    Column("last_drill_at", UTCDateTime),
+    Column("last_drill_method", String(32)),
 )
 
 authenticators = Table(
@@ -158,7 +167,16 @@ events = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("type", String(64), nullable=False),
     Column("data", JSON, nullable=False),
+    Column("notification", String(32)),  # set when the event calls for one (core/notifications.py)
+    Column("notified_at", UTCDateTime),
     Index("ix_events_account_at", "account_id", "id"),
+    # The notifier's queue: events that call for a notification and were not taken yet.
+    Index(
+        "ix_events_pending_notification",
+        "id",
+        sqlite_where=text("notification IS NOT NULL AND notified_at IS NULL"),
+        postgresql_where=text("notification IS NOT NULL AND notified_at IS NULL"),
+    ),
 )
 
 backup_code_sets = Table(

@@ -16,7 +16,7 @@ from sparekey.delivery.worker import DeliveryWorker
 from sparekey.settings import Settings
 from sparekey.store.migrate import is_current, upgrade
 from sparekey.web import errors
-from sparekey.web.api import auth, contacts, devices, keys, me
+from sparekey.web.api import auth, contacts, devices, drill, keys, me, preferences, secure
 from sparekey.web.middleware import BodyLimit, CrossSiteGuard, HeadAsGet, SecurityHeaders
 from sparekey.web.pages import router as pages
 from sparekey.web.pages.rendering import CsrfFailed, csrf_failed
@@ -32,7 +32,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool 
         upgrade(deps.store.engine)  # type: ignore[attr-defined]
 
     # Sends what is due from start-up to shutdown: retries, and messages queued before a stop.
-    worker = DeliveryWorker(deps, interval_seconds=settings.delivery_interval_seconds)
+    worker = DeliveryWorker(
+        deps, interval_seconds=settings.delivery_interval_seconds, jobs_seconds=settings.jobs_interval_seconds
+    )
     app = FastAPI(
         title="sparekey", version=__version__, docs_url=None, redoc_url=None, lifespan=worker.lifespan
     )
@@ -46,6 +48,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool 
     app.include_router(contacts.router)
     app.include_router(keys.router)
     app.include_router(devices.router)
+    app.include_router(preferences.router)
+    app.include_router(secure.router)
+    app.include_router(drill.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

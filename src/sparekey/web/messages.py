@@ -33,6 +33,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "webauthn_failed": "Your passkey or security key could not be used. Try again, or try another way.",
     "registration_expired": "Adding the key took too long. Start again.",
     "key_exists": "This key is already registered.",
+    "cannot_mute": "Messages about critical changes cannot be turned off.",
     "csrf_failed": "The form expired or came from another site. Reload the page and try again.",
     "method_not_allowed": "This method is not allowed here.",
     "internal_error": "Something went wrong on our side. Nothing was changed; try again.",

@@ -83,6 +83,7 @@ def test_sign_in_with_backup_code_forgiving_input(deps: Deps, person_with_totp: 
     assert used.data == {
         "position": 3,
         "set_number": 1,
+        "remaining": 9,
         "ip": HOME.ip,
         "user_agent": HOME.user_agent,
         "purpose": "sign_in",

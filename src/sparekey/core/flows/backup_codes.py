@@ -185,6 +185,7 @@ def consume(
         client,
         position=match.position,
         set_number=current.set_number,
+        remaining=remaining,
         purpose=purpose,
     )
     return Consumed(position=match.position, set_number=current.set_number, remaining=remaining)

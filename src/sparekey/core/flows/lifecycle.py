@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sparekey.core import events, second_factors
 from sparekey.core.deps import Deps
 from sparekey.core.events import EventType
@@ -39,6 +41,14 @@ def factor_confirmed(
     return issue_set(tx, deps, account, client=client)
 
 
+@dataclass(frozen=True)
+class Ended:
+    """What a change of credentials ended."""
+
+    devices_revoked: int
+    sessions_ended: int
+
+
 def credentials_changed(
     tx: Transaction,
     deps: Deps,
@@ -47,17 +57,17 @@ def credentials_changed(
     reason: str,
     client: Client | None = None,
     end_other_sessions_than: str | None = None,
-) -> int:
+) -> Ended:
     """Sign-ins in progress end (open flows and every code sent that is still pending) and
     every trusted device is revoked (each recorded with ``reason``); given the session that
-    made the change, every other session of the account ends too. Returns how many devices
-    were revoked."""
+    made the change, every other session of the account ends too."""
     tx.flows.end_for_account(account_id)
     tx.sent_codes.end_for_account(account_id, deps.clock.now())
     revoked = trusted_devices.revoke_all(tx, deps, account_id, client, reason=reason)
+    ended = 0
     if end_other_sessions_than is not None:
-        tx.sessions.delete_for_account(account_id, except_id=end_other_sessions_than)
-    return revoked
+        ended = tx.sessions.delete_for_account(account_id, except_id=end_other_sessions_than)
+    return Ended(devices_revoked=revoked, sessions_ended=ended)
 
 
 def factor_removed(

@@ -115,18 +115,11 @@ def revoke(deps: Deps, current: Current, session_id: str, client: Client) -> Non
 def revoke_others(deps: Deps, current: Current, client: Client) -> int:
     """Every other session of the account ends (one event); how many there were."""
     with deps.store.transaction() as tx:
-        others = [s for s in tx.sessions.for_account(current.account.id) if s.id != current.session.id]
-        tx.sessions.delete_for_account(current.account.id, except_id=current.session.id)
+        count = tx.sessions.delete_for_account(current.account.id, except_id=current.session.id)
         events.record(
-            tx,
-            deps.clock,
-            current.account.id,
-            EventType.SESSION_REVOKED,
-            client,
-            others=True,
-            count=len(others),
+            tx, deps.clock, current.account.id, EventType.SESSION_REVOKED, client, others=True, count=count
         )
-    return len(others)
+    return count
 
 
 def log_out(deps: Deps, current: Current) -> None:

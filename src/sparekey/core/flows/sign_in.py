@@ -19,7 +19,7 @@ from sparekey.core.deps import Deps
 from sparekey.core.errors import CodeError, FlowExpired, FlowNotFound, InvalidCredentials, WebAuthnFailed
 from sparekey.core.events import EventType
 from sparekey.core.factors.password import normalise as normalise_password
-from sparekey.core.flows import known_clients, trusted_devices
+from sparekey.core.flows import drill, known_clients, trusted_devices
 from sparekey.core.flows.sessions import open_session
 from sparekey.core.methods import Method
 from sparekey.core.models import Account, Client, FlowKind, FlowState, LoginFlow, Session
@@ -64,6 +64,7 @@ def start(
     client: Client,
     client_tokens: Sequence[str] = (),
     device_tokens: Sequence[str] = (),
+    lang: str | None = None,
 ) -> Authenticated | SecondFactorRequired:
     """The password step. ``client_tokens`` are what the client kept from earlier sign-ins;
     the one that belongs to this account gives the client its own failure count. A live
@@ -101,7 +102,7 @@ def start(
         now = deps.clock.now()
         if not account.two_factor_enabled:
             context = assurance.context((Amr.PWD,), now, factors=1)
-            return _signed_in(tx, deps, account, client, PASSWORD, context, known_id)
+            return _signed_in(tx, deps, account, client, PASSWORD, context, known_id, lang=lang)
         device = trusted_devices.recognise(tx, deps, account, device_tokens)
         if device is not None:  # it was trusted after a second factor, which it stands for
             context = assurance.context((Amr.PWD,), now, factors=2)
@@ -114,6 +115,7 @@ def start(
                 context,
                 known_id,
                 trusted_device_id=device.id,
+                lang=lang,
             )
         flow = LoginFlow(
             id=new_token(24),
@@ -333,6 +335,7 @@ def _second_step(
                 trusted_device_id=device_id,
                 notices=verified.notices,
                 device_token=device_token,
+                lang=lang,
             )
     if failure is not None:
         raise failure
@@ -351,11 +354,38 @@ def _signed_in(
     trusted_device_id: str | None = None,
     notices: list[dict[str, Any]] | None = None,
     device_token: str | None = None,
+    lang: str | None = None,
 ) -> Authenticated:
-    """A session made, the client remembered, the sign-in recorded."""
+    """A session made, the client remembered, the sign-in recorded. A client the account has
+    not seen (neither a known client nor a trusted device) is a new device, once the account
+    has any: the owner is told (core/notifications.py). The request's language is the one
+    the owner's messages are written in, unless they chose one."""
     token, session = open_session(tx, deps, account, client, context, trusted_device_id=trusted_device_id)
+    new_device = (
+        known_client_id is None and trusted_device_id is None and tx.known_clients.any_for(account.id)
+    )
     client_token = known_clients.remember(tx, deps, account, known_client_id)
-    events.record(tx, deps.clock, account.id, EventType.SIGN_IN, client, result="success", method=method)
+    if lang is not None and lang != account.sign_in_language:
+        tx.accounts.set_preferences(account.id, sign_in_language=lang)
+    events.record(
+        tx,
+        deps.clock,
+        account.id,
+        EventType.SIGN_IN,
+        client,
+        result="success",
+        method=method,
+        new_device=new_device,
+    )
+    drill.sign_in_completed(
+        tx,
+        deps,
+        account,
+        method=method,
+        known_client_id=known_client_id,
+        trusted_device_id=trusted_device_id,
+        client=client,
+    )
     return Authenticated(
         session_token=token,
         session=session,

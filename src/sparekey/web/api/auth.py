@@ -45,6 +45,7 @@ def login(body: LoginBody, request: Request, deps: Deps = Depends(get_deps)) -> 
         client=client_of(request),
         client_tokens=[body.client_token] if body.client_token else [],
         device_tokens=([body.device_token] if body.device_token else []) + tokens(request, Cookie.DEVICES),
+        lang=language_of(request),
     )
     if isinstance(result, sign_in.Authenticated):
         return authenticated_body(result)

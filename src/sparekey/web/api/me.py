@@ -12,6 +12,7 @@ from sparekey.core.deps import Deps
 from sparekey.core.errors import ValidationFailed
 from sparekey.core.flows import accounts, backup_codes, history, sessions, sudo, totp_enrolment, two_factor
 from sparekey.core.flows.backup_codes import IssuedSet, Status
+from sparekey.core.flows.readiness import readiness
 from sparekey.core.methods import Method
 from sparekey.core.models import Authenticator
 from sparekey.core.user_agents import readable
@@ -66,6 +67,7 @@ def authenticator_json(authenticator: Authenticator) -> dict[str, Any]:
 @router.get("")
 def me(signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)) -> dict[str, Any]:
     view = two_factor.overview(deps, signed.current.account.id)
+    ready = readiness(deps, signed.current.account.id)
     return {
         "id": view.account.id,
         "username": view.account.username,
@@ -73,6 +75,11 @@ def me(signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)) -> d
         "two_factor_enabled": view.account.two_factor_enabled,
         "methods": view.methods,
         "backup_codes": status_json(view.backup_codes) if view.backup_codes else None,
+        "readiness": {
+            "ready": ready.ready,
+            "items": [{"id": i.id.value, "ok": i.ok, "action": i.action.value} for i in ready.items],
+            "last_drill_at": ready.last_drill_at.isoformat() if ready.last_drill_at else None,
+        },
     }
 
 

@@ -66,7 +66,9 @@ def register(
     check_csrf(request, csrf_token)
     try:
         accounts.register(deps, username=username, password=password, email=email or None)
-        result = sign_in.start(deps, username=username, password=password, client=client_of(request))
+        result = sign_in.start(
+            deps, username=username, password=password, client=client_of(request), lang=language_of(request)
+        )
     except SparekeyError as error:
         return render(
             request,
@@ -103,6 +105,7 @@ def login(
             client=client_of(request),
             client_tokens=client_tokens(request),
             device_tokens=tokens(request, Cookie.DEVICES),
+            lang=language_of(request),
         )
     except SparekeyError as error:
         return render(

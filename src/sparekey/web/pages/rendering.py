@@ -8,14 +8,17 @@ import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import available_timezones
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from sparekey.core.crypto import Signer, token_hash
 from sparekey.core.errors import SparekeyError
 from sparekey.core.factors.codes import MAX_LENGTH as CODE_MAX_LENGTH
+from sparekey.core.flows import preferences
 from sparekey.i18n import LANGUAGES, format_when, translate
 from sparekey.web.cookies import Cookie, read, write
 from sparekey.web.errors import error_message
@@ -79,21 +82,54 @@ def _with_cookies(request: Request, response: Response) -> Response:
         response.set_cookie(
             LANG_COOKIE, chosen, samesite="lax", secure=is_https(request), path="/", max_age=365 * 86400
         )
+        _remember_choice(request, chosen)
     return response
+
+
+def _remember_choice(request: Request, lang: str) -> None:
+    """Signed in, the language switch is also the language of the owner's messages."""
+    from sparekey.web.dependencies import maybe_signed_in  # pages import this module too
+
+    signed = maybe_signed_in(request)
+    if signed is not None:
+        preferences.choose_language(request.app.state.deps, signed.current.account.id, lang)
+
+
+TIME_ZONE_COOKIE = "tz"  # the browser's zone, set by static/sparekey.js
+
+
+def zone_of(request: Request) -> str | None:
+    """The zone times are shown in: the account's choice (set on ``request.state`` by the pages
+    that know the account), else the browser's, else UTC."""
+    chosen = getattr(request.state, "time_zone", None) or request.cookies.get(TIME_ZONE_COOKIE)
+    if chosen and len(chosen) <= 64 and chosen in available_timezones():
+        return str(chosen)
+    return None
 
 
 def render(request: Request, template: str, http_status: int = 200, /, **context: Any) -> Response:
     lang = language_of(request)
+    zone = zone_of(request)
 
     def _(message: str, **values: Any) -> str:
-        return translate(lang, message, **values)
+        if not values:
+            return translate(lang, message)
+        return Markup.escape(translate(lang, message)) % values  # values escaped, <time> kept
+
+    def when(value: Any) -> Markup:
+        if value is None:
+            return Markup("")
+        return Markup('<time datetime="{}">{}</time>').format(
+            value.isoformat(), format_when(value, lang, zone)
+        )
 
     values = {
         "request": request,
         "lang": lang,
         "other_lang": "en" if lang == "ja" else "ja",
         "_": _,
-        "when": lambda value: format_when(value, lang),
+        "when": when,
+        "time_zone": zone or "UTC",
         "csrf_token": csrf_token(request),
         "code_max_length": CODE_MAX_LENGTH,
         "path": request.url.path,

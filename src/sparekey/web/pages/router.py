@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sparekey.web.pages import auth, backup_codes, contacts, keys, security
+from sparekey.web.pages import auth, backup_codes, change_phone, contacts, drill, keys, secure, security
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
@@ -12,3 +12,6 @@ router.include_router(security.router)
 router.include_router(backup_codes.router)
 router.include_router(contacts.router)
 router.include_router(keys.router)
+router.include_router(secure.router)
+router.include_router(drill.router)
+router.include_router(change_phone.router)

@@ -15,6 +15,8 @@ from sparekey.core.flows import (
     accounts,
     contacts,
     history,
+    preferences,
+    readiness,
     security_keys,
     sessions,
     sudo,
@@ -24,6 +26,7 @@ from sparekey.core.flows import (
 )
 from sparekey.core.flows.backup_codes import IssuedSet
 from sparekey.core.methods import Notice
+from sparekey.core.notifications import CRITICAL
 from sparekey.core.user_agents import readable
 from sparekey.web.cookies import set_session_cookie
 from sparekey.web.dependencies import Signed, get_deps, maybe_signed_in
@@ -55,6 +58,10 @@ EVENT_NAMES = {
     "device_trusted": "Device trusted",
     "device_renamed": "Trusted device renamed",
     "device_revoked": "Device no longer trusted",
+    "account_secured": "Account secured: new codes, other sessions signed out, new password",
+    "notifications_changed": "Notification choices changed",
+    "drill_started": "Recovery drill started",
+    "recovery_drill_passed": "Recovery drill passed: signed in without the phone",
 }
 METHOD_NAMES = {
     "password": "password",
@@ -98,6 +105,9 @@ DONE_MESSAGES = {
     "key_removed": "The key was removed. Trusted devices were reset.",
     "device_renamed": "Renamed.",
     "device_revoked": "This device is no longer trusted: it will be asked for a second step again.",
+    "others_signed_out": "Every other session was signed out.",
+    "notifications_saved": "Your choice of messages was saved.",
+    "time_zone_saved": "Times are now shown in the zone you chose.",
 }
 
 
@@ -133,10 +143,37 @@ def to_sudo(request: Request, back: str = "/security") -> Response:
     return redirect(request, "/security/sudo", next=back)
 
 
+READINESS_ITEMS = {
+    "two_ways_in": "At least two ways in besides your password (backup codes count as one)",
+    "backup_codes_present": "Backup codes you can still use",
+    "backup_codes_confirmed": "You confirmed that you saved your backup-code sheet",
+    "backup_codes_enough": "At least 4 backup codes left",
+    "backup_codes_fresh": "A backup-code sheet that is not too old",
+    "recovery_email_verified": "A verified e-mail address for recovery",
+}
+NOTIFICATION_NAMES = {
+    "new_device_sign_in": "A sign-in from a new device",
+    "backup_code_used": "A backup code was used",
+    "backup_codes_generated": "New backup codes were made",
+    "factor_added": "A way to sign in was added",
+    "factor_removed": "A way to sign in was removed",
+    "two_factor_disabled": "Two-step verification was turned off",
+    "password_changed": "The password was changed",
+    "rate_limited": "Too many wrong attempts",
+    "recovery_requested": "Someone asked to recover the account",
+}
+# Common zones offered first; any IANA name can be typed.
+TIME_ZONES = ("UTC", "Asia/Tokyo", "Asia/Seoul", "Asia/Shanghai", "Asia/Singapore", "Europe/London",
+              "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Australia/Sydney")  # fmt: skip
+
+
 def security_page(request: Request, signed: Signed, status: int = 200, **extra: object) -> Response:
     deps = get_deps(request)
     account_id = signed.current.account.id
     view = two_factor.overview(deps, account_id)
+    request.state.time_zone = view.account.time_zone
+    kind = request.query_params.get("kind") or None
+    kinds = [kind] if kind in EVENT_NAMES else None
     done = request.query_params.get("done", "")
     notice = request.query_params.get("notice", "")
     remaining = request.query_params.get("remaining", "")
@@ -152,7 +189,15 @@ def security_page(request: Request, signed: Signed, status: int = 200, **extra: 
         codes=view.backup_codes,
         low_at=deps.policy.backup_codes_low_at,
         sessions=sessions.list_sessions(deps, signed.current),
-        events=history.recent_events(deps, account_id, limit=30),
+        events=history.recent_events(deps, account_id, limit=30, types=kinds),
+        kind=kind if kinds else "",
+        readiness=readiness.readiness(deps, account_id),
+        readiness_items=READINESS_ITEMS,
+        muted=preferences.muted(deps, account_id),
+        notification_names=NOTIFICATION_NAMES,
+        critical=sorted(t.value for t in CRITICAL),
+        time_zones=TIME_ZONES,
+        chosen_zone=view.account.time_zone or "",
         event_names=EVENT_NAMES,
         method_names=METHOD_NAMES,
         failure_reasons=FAILURE_REASONS,
@@ -361,5 +406,40 @@ def revoke_device(request: Request, device_id: str, csrf_token: str = Form("")) 
     def action(signed: Signed) -> Response:
         trusted_devices.revoke(get_deps(request), signed.current, device_id, client_of(request))
         return redirect(request, "/security", done="device_revoked")
+
+    return act(request, csrf_token, action)
+
+
+@router.post("/sessions/revoke-others")
+def revoke_other_sessions(request: Request, csrf_token: str = Form("")) -> Response:
+    def action(signed: Signed) -> Response:
+        sessions.revoke_others(get_deps(request), signed.current, client_of(request))
+        return redirect(request, "/security", done="others_signed_out")
+
+    return act(request, csrf_token, action)
+
+
+@router.post("/notifications")
+async def save_notifications(request: Request) -> Response:
+    """Checked boxes are the messages the owner wants; the informational ones left unchecked
+    are muted (critical ones have no box)."""
+    form = await request.form()
+    wanted = {str(v) for v in form.getlist("wanted")}
+
+    def action(signed: Signed) -> Response:
+        informational = [t for t in NOTIFICATION_NAMES if t not in {c.value for c in CRITICAL}]
+        muted = [t for t in informational if t not in wanted]
+        preferences.set_muted(get_deps(request), signed.current, muted, client_of(request))
+        return redirect(request, "/security", done="notifications_saved")
+
+    return act(request, str(form.get("csrf_token", "")), action)
+
+
+@router.post("/time-zone")
+def save_time_zone(request: Request, time_zone: str = Form(""), csrf_token: str = Form("")) -> Response:
+    def action(signed: Signed) -> Response:
+        zone = time_zone.strip()
+        preferences.set_time_zone(get_deps(request), signed.current.account.id, zone or None)
+        return redirect(request, "/security", done="time_zone_saved")
 
     return act(request, csrf_token, action)
