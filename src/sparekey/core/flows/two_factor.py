@@ -7,7 +7,7 @@ from typing import Any
 
 from sparekey.core import second_factors
 from sparekey.core.deps import Deps
-from sparekey.core.flows import backup_codes, lifecycle
+from sparekey.core.flows import backup_codes, lifecycle, readiness
 from sparekey.core.flows.sessions import Current, require_sudo
 from sparekey.core.models import Account, Client
 
@@ -17,6 +17,7 @@ class Overview:
     account: Account
     methods: list[dict[str, Any]]
     backup_codes: backup_codes.Status | None
+    readiness: readiness.Readiness
 
 
 def disable(deps: Deps, current: Current, client: Client) -> None:
@@ -35,4 +36,5 @@ def overview(deps: Deps, account_id: str) -> Overview:
             account=account,
             methods=second_factors.methods_of(tx, deps, account),
             backup_codes=backup_codes.status_in(tx, account_id),
+            readiness=readiness.check(tx, deps, account),  # read in the same transaction
         )

@@ -12,7 +12,6 @@ from sparekey.core.deps import Deps
 from sparekey.core.errors import ValidationFailed
 from sparekey.core.flows import accounts, backup_codes, history, sessions, sudo, totp_enrolment, two_factor
 from sparekey.core.flows.backup_codes import IssuedSet, Status
-from sparekey.core.flows.readiness import readiness
 from sparekey.core.methods import Method
 from sparekey.core.models import Authenticator
 from sparekey.core.user_agents import readable
@@ -67,7 +66,7 @@ def authenticator_json(authenticator: Authenticator) -> dict[str, Any]:
 @router.get("")
 def me(signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)) -> dict[str, Any]:
     view = two_factor.overview(deps, signed.current.account.id)
-    ready = readiness(deps, signed.current.account.id)
+    ready = view.readiness
     return {
         "id": view.account.id,
         "username": view.account.username,
