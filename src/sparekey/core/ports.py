@@ -285,6 +285,10 @@ class SentCodes(Protocol):
         address, oldest first, each saying which of the three it counts for (one query)."""
         ...
 
+    def prune(self, before: datetime) -> int:
+        """Forget codes sent before ``before`` (those of sign-in flows also go with their flow)."""
+        ...
+
     def newest_for(self, *, flow_id: str | None = None, contact_id: str | None = None) -> SentCode | None:
         """The newest code sent for a flow (any state) or for verifying a contact: for the cool-down."""
         ...

@@ -655,6 +655,10 @@ class SqlContacts(_Repo):
 
 
 class SqlSentCodes(_Repo):
+    def prune(self, before: datetime) -> int:
+        result = self.conn.execute(delete(t.sent_codes).where(t.sent_codes.c.created_at < before))
+        return int(result.rowcount)
+
     def add(self, code: SentCode) -> None:
         self.conn.execute(_Q.insert_sent_code, vars(code))
 

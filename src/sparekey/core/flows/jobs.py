@@ -1,6 +1,6 @@
 """Periodic work, run by the server's worker thread and by ``sparekey jobs`` (for cron): the
 notifications and reminders of ``notify.py``, and forgetting what has expired (sign-in
-flows and the codes sent for them, key challenges, trusted devices whose trust ended).
+flows, sent codes, key challenges, trusted devices whose trust ended).
 
 Safe to run from several processes at once: notifications and reminders are taken one by
 one with conditional UPDATEs; forgetting is a DELETE of rows past their time.
@@ -32,7 +32,13 @@ class Report:
 def forget_expired(deps: Deps) -> int:
     before = deps.clock.now() - KEEP_EXPIRED
     with deps.store.transaction() as tx:
-        return tx.flows.prune(before) + tx.key_ceremonies.prune(before) + tx.trusted_devices.prune(before)
+        codes = tx.sent_codes.prune(before)  # the caps look back one day at most
+        return (
+            codes
+            + tx.flows.prune(before)
+            + tx.key_ceremonies.prune(before)
+            + tx.trusted_devices.prune(before)
+        )
 
 
 def run(deps: Deps, *, periodic: bool = True) -> Report:
