@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
@@ -152,20 +154,29 @@ def submit_code(
     csrf_token: str = Form(""),
     deps: Deps = Depends(get_deps),
 ) -> Response:
-    check_csrf(request, csrf_token)
-    try:
-        result = sign_in.submit_code(
+    def step(flow_id: str) -> sign_in.Authenticated:
+        return sign_in.submit_code(
             deps,
-            flow_id=read(request, Cookie.FLOW) or "",
+            flow_id=flow_id,
             code=code,
             client=client_of(request),
             trust_device=bool(trust_device),
             lang=language_of(request),
         )
+
+    return second_step(request, csrf_token, step)
+
+
+def second_step(request: Request, csrf_token: str, step: Callable[[str], sign_in.Authenticated]) -> Response:
+    """The code page's forms (a code, a key's answer): signed in, the code page again with
+    the reason, or back to the password when the flow has ended."""
+    check_csrf(request, csrf_token)
+    try:
+        result = step(read(request, Cookie.FLOW) or "")
     except (FlowNotFound, FlowExpired):
         return redirect(request, "/login", ended="1")
     except SparekeyError as error:
-        return code_page(request, deps, error.status, error_text(request, error))
+        return code_page(request, get_deps(request), error.status, error_text(request, error))
     return signed_in_response(request, result)
 
 

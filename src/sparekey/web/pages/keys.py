@@ -11,13 +11,13 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from sparekey.core.errors import FlowExpired, FlowNotFound, SparekeyError, ValidationFailed
+from sparekey.core.errors import SparekeyError, ValidationFailed
 from sparekey.core.flows import security_keys, sign_in, sudo
-from sparekey.web.cookies import Cookie, client_tokens, read, set_session_cookie
+from sparekey.web.cookies import client_tokens
 from sparekey.web.dependencies import Signed, get_deps
-from sparekey.web.pages.auth import code_page, signed_in_response
-from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render, safe_next
-from sparekey.web.pages.security import act, codes_page, signed_or_login, sudo_page
+from sparekey.web.pages.auth import second_step, signed_in_response
+from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render
+from sparekey.web.pages.security import act, codes_page, confirm_identity
 from sparekey.web.request_info import client_of, language_of
 
 router = APIRouter()
@@ -59,22 +59,17 @@ def sign_in_with_passkey(
 def second_step_with_key(
     request: Request, credential: str = Form(""), trust_device: str = Form(""), csrf_token: str = Form("")
 ) -> Response:
-    check_csrf(request, csrf_token)
-    deps = get_deps(request)
-    try:
-        result = sign_in.submit_key(
-            deps,
-            flow_id=read(request, Cookie.FLOW) or "",
+    def step(flow_id: str) -> sign_in.Authenticated:
+        return sign_in.submit_key(
+            get_deps(request),
+            flow_id=flow_id,
             credential=credential_of(credential),
             client=client_of(request),
             trust_device=bool(trust_device),
             lang=language_of(request),
         )
-    except (FlowNotFound, FlowExpired):
-        return redirect(request, "/login", ended="1")
-    except SparekeyError as error:
-        return code_page(request, deps, error.status, error_text(request, error))
-    return signed_in_response(request, result)
+
+    return second_step(request, csrf_token, step)
 
 
 @router.post("/security/keys")
@@ -141,13 +136,8 @@ def sudo_with_key(
     next: str = Form("/security"),  # noqa: A002 - the form field's name
     csrf_token: str = Form(""),
 ) -> Response:
-    check_csrf(request, csrf_token)
-    signed = signed_or_login(request)
-    if isinstance(signed, Response):
-        return signed
-    target = safe_next(next)
-    try:
-        _until, token = sudo.finish_with_key(
+    def enter(signed: Signed) -> tuple[object, str | None]:
+        return sudo.finish_with_key(
             get_deps(request),
             signed.current,
             sudo_flow_id=sudo_flow_id,
@@ -155,9 +145,5 @@ def sudo_with_key(
             client=client_of(request),
             rotate_token=True,
         )
-    except SparekeyError as error:
-        return sudo_page(request, signed, target, error.status, error_text(request, error))
-    response = redirect(request, target, done="sudo") if target == "/security" else redirect(request, target)
-    if token:
-        set_session_cookie(response, request, token)
-    return response
+
+    return confirm_identity(request, csrf_token, next, enter)

@@ -264,6 +264,26 @@ def sudo_form(request: Request) -> Response:
     return sudo_page(request, signed, safe_next(request.query_params.get("next")))
 
 
+def confirm_identity(
+    request: Request, csrf_token: str, next_path: str, enter: Callable[[Signed], tuple[object, str | None]]
+) -> Response:
+    """A sudo form's answer (password and code, or a key): on success back to ``next_path``
+    with the session's new cookie; on failure the sudo page again, saying why."""
+    check_csrf(request, csrf_token)
+    signed = signed_or_login(request)
+    if isinstance(signed, Response):
+        return signed
+    target = safe_next(next_path)
+    try:
+        _until, token = enter(signed)
+    except SparekeyError as error:
+        return sudo_page(request, signed, target, error.status, error_text(request, error))
+    response = redirect(request, target, done="sudo") if target == "/security" else redirect(request, target)
+    if token:
+        set_session_cookie(response, request, token)
+    return response
+
+
 @router.post("/sudo")
 def enter_sudo(
     request: Request,
@@ -272,13 +292,8 @@ def enter_sudo(
     next: str = Form("/security"),  # noqa: A002 - the form field's name
     csrf_token: str = Form(""),
 ) -> Response:
-    check_csrf(request, csrf_token)
-    signed = signed_or_login(request)
-    if isinstance(signed, Response):
-        return signed
-    target = safe_next(next)
-    try:
-        _until, token = sudo.enter(
+    def enter(signed: Signed) -> tuple[object, str | None]:
+        return sudo.enter(
             get_deps(request),
             signed.current,
             password=password,
@@ -286,12 +301,8 @@ def enter_sudo(
             client=client_of(request),
             rotate_token=True,
         )
-    except SparekeyError as error:
-        return sudo_page(request, signed, target, error.status, error_text(request, error))
-    response = redirect(request, target, done="sudo") if target == "/security" else redirect(request, target)
-    if token:
-        set_session_cookie(response, request, token)
-    return response
+
+    return confirm_identity(request, csrf_token, next, enter)
 
 
 @router.post("/totp")
