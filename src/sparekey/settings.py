@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     backup_codes_max_age_days: int = Field(default=365, ge=30, le=3650, description="older sheets: not fresh")
     reminder_days: int = Field(default=182, ge=7, le=3650, description="how often owners are asked to check")
     jobs_interval_seconds: int = Field(default=60, ge=5, le=3600)
+    recovery_wait_seconds: int = Field(default=259200, ge=60, le=90 * 86400, description="recovery waits")
 
     argon2_time_cost: int = Field(default=2, ge=1, le=20)
     argon2_memory_cost: int = Field(default=19456, ge=8, le=4 * 1024 * 1024, description="KiB")
@@ -387,6 +388,7 @@ class Settings(BaseSettings):
             trusted_device_seconds=self.trusted_device_days * 86400,
             backup_codes_max_age_seconds=self.backup_codes_max_age_days * 86400,
             reminder_seconds=self.reminder_days * 86400,
+            recovery_wait_seconds=self.recovery_wait_seconds,
         )
 
     def key_ring(self) -> dict[str, bytes]:

@@ -28,6 +28,7 @@ class MessageKind(enum.StrEnum):
     SIGN_IN_CODE = "sign_in_code"  # params: code, minutes (a second step by SMS, call or e-mail)
     NOTICE = "notice"  # params: notice (a NotificationType), username, when, device, ip, links, details
     REMINDER = "reminder"  # params: username, security_url, set_number, set_date, remaining, phones
+    RECOVERY = "recovery"  # params: code, minutes, cancel_url; by e-mail: username, link, cancel_url
 
 
 @dataclass(frozen=True)

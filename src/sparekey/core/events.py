@@ -41,6 +41,8 @@ class EventType(enum.StrEnum):
     ACCOUNT_SECURED = "account_secured"
     DRILL_STARTED = "drill_started"
     RECOVERY_DRILL_PASSED = "recovery_drill_passed"
+    RECOVERY_REQUESTED = "recovery_requested"
+    RECOVERY_CANCELLED = "recovery_cancelled"
 
 
 def record(

@@ -298,3 +298,41 @@ class TrustedDevice:
     expires_at: datetime
     user_agent: str | None = None
     ip: str | None = None
+
+
+class RecoveryState(enum.StrEnum):
+    """A recovery request's states; the diagram is in ``core/flows/recovery.py``."""
+
+    COLLECTING = "collecting"
+    WAITING = "waiting"
+    READY = "ready"  # never stored: a waiting request whose ready_at has passed reads so
+    CANCELLED = "cancelled"
+    DENIED = "denied"
+    COMPLETED = "completed"
+
+
+@dataclass
+class RecoveryRequest:
+    """Someone who lost every way in asks for the account back (core/flows/recovery.py).
+
+    ``account_id`` is None for a username that names no account: such a request looks the
+    same from outside and never reaches ``waiting``. Only keyed hashes of the e-mail link's
+    token, of the phone code and of the cancel token are stored; ``evidence`` says what was
+    proved and when (never a secret)."""
+
+    id: str
+    account_id: str | None
+    state: RecoveryState
+    created_at: datetime
+    expires_at: datetime  # collecting ends here
+    ready_at: datetime | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    score: int = 0
+    wrong_answers: int = 0
+    language: str | None = None  # the requester's, for messages to an account that never chose one
+    email_token_hash: str | None = None
+    code_hash: str | None = None
+    cancel_token_hash: str | None = None
+    dispatched_at: datetime | None = None  # when the links, codes and notices were queued
+    ip: str | None = None
+    user_agent: str | None = None

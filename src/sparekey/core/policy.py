@@ -45,3 +45,4 @@ class Policy:
     backup_codes_enough_at: int = 4  # readiness: at least this many codes left
     backup_codes_max_age_seconds: int = 365 * 86400  # readiness: a sheet older than this is not fresh
     reminder_seconds: int = 182 * 86400  # the periodic "is your sheet still there?" reminder
+    recovery_wait_seconds: int = 3 * 86400  # a proved recovery waits this long (core/flows/recovery.py)

@@ -24,6 +24,7 @@ from sparekey.core.models import (
     KnownClient,
     LoginFlow,
     QueuedMessage,
+    RecoveryRequest,
     SecurityKey,
     SentCode,
     Session,
@@ -326,6 +327,49 @@ class Messages(Protocol):
         ...
 
 
+class RecoveryRequests(Protocol):
+    def add(self, request: RecoveryRequest) -> None: ...
+    def get(self, request_id: str) -> RecoveryRequest | None: ...
+    def by_cancel_token_hash(self, cancel_token_hash: str) -> RecoveryRequest | None: ...
+    def started_since(self, since: datetime, *, ip: str | None) -> list[datetime]:
+        """When the requests from client address ``ip`` after ``since`` were made, oldest first."""
+        ...
+
+    def count_for_account(self, account_id: str, *, since: datetime) -> int: ...
+    def take_dispatch(self, request_id: str, at: datetime) -> bool:
+        """``UPDATE ... WHERE dispatched_at IS NULL``: True for the one call that takes it."""
+        ...
+
+    def set_secrets(
+        self, request_id: str, *, email_token_hash: str, code_hash: str, cancel_token_hash: str
+    ) -> None: ...
+    def reserve_answer(self, request_id: str, *, max_wrong: int) -> bool:
+        """Count an answer as wrong before it is checked, atomically (it also locks the row):
+        False (nothing counted) once ``max_wrong`` were counted."""
+        ...
+
+    def release_answer(self, request_id: str) -> None:
+        """The answer was right: it does not count."""
+        ...
+
+    def set_progress(
+        self,
+        request_id: str,
+        *,
+        state: str,
+        evidence: dict[str, Any],
+        score: int,
+        ready_at: datetime | None,
+    ) -> None: ...
+    def cancel(self, request_id: str) -> bool:
+        """collecting or waiting -> cancelled, atomically; True if this call cancelled it."""
+        ...
+
+    def cancel_open_for_account(self, account_id: str) -> int:
+        """Every collecting or waiting request of the account -> cancelled; how many."""
+        ...
+
+
 class Locks(Protocol):
     def hold(self, name: str) -> None:
         """Hold a lock named ``name`` until the transaction ends, so that transactions that
@@ -350,6 +394,7 @@ class Transaction(Protocol):
     security_keys: SecurityKeys
     key_ceremonies: KeyCeremonies
     trusted_devices: TrustedDevices
+    recovery_requests: RecoveryRequests
 
 
 class Store(Protocol):

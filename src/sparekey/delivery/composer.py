@@ -45,6 +45,15 @@ WORDINGS: dict[MessageKind, Wording] = {
         sms="%(code)s is your %(issuer)s code to confirm this number. It works for %(minutes)s minutes.",
         speech="This is %(issuer)s. Your code to confirm this phone number is:",
     ),
+    MessageKind.RECOVERY: Wording(
+        subject="%(issuer)s: someone asked to recover your account",
+        lead="Someone asked to recover your %(issuer)s account. "
+        "If it was you, enter this code where you asked:",
+        caution="If it was not you, never tell anyone this code, and cancel the recovery.",
+        sms="%(code)s is your %(issuer)s account recovery code. "
+        "It works for %(minutes)s minutes. Never share it.",
+        speech="This is %(issuer)s. Your account recovery code is:",
+    ),
     MessageKind.SIGN_IN_CODE: Wording(
         subject="%(issuer)s: your sign-in code",
         lead="Enter this code to finish signing in to %(issuer)s:",
@@ -120,6 +129,17 @@ REMINDER_LINES = (
     "These phone numbers are still yours: %(phones)s",
     "Your security page shows what else to check: %(security_url)s",
 )
+# A recovery request (core/flows/recovery.py) writes to every verified contact point of the
+# account: the proof for the one who asked (a code as above; by e-mail, a link instead) and
+# the one-click cancel link (``cancel_url``) for the owner who did not ask.
+RECOVERY_LINES = (
+    "Someone asked to recover your account %(username)s, saying they lost every way to sign in. "
+    "Unless it is cancelled, they can set up a new way to sign in after a waiting period.",
+    "If it was you, open this link to prove that this e-mail address is yours:",
+    "If it was not you, cancel the recovery with one click:",
+    "Signing in to your account normally also cancels it.",
+    "Not you? Cancel: %(cancel_url)s",
+)
 VALIDITY = "The code works for %(minutes)s minutes, and only once."
 FOOTER = "This message was sent automatically by %(issuer)s."
 ONCE_MORE = "Once more, the code is:"
@@ -131,7 +151,7 @@ _jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefi
 
 def texts() -> set[str]:
     """Every English text a message can contain: each needs a Japanese translation."""
-    found = {VALIDITY, FOOTER, ONCE_MORE, *NOTICE_LINES, *REMINDER_LINES, *FACTORS.values()}
+    found = {VALIDITY, FOOTER, ONCE_MORE, *NOTICE_LINES, *REMINDER_LINES, *RECOVERY_LINES, *FACTORS.values()}
     for wording in WORDINGS.values():
         found.update(astuple(wording))
     for subject, what in NOTICES.values():
@@ -160,6 +180,8 @@ class TemplateComposer:
             return self._notice(channel, to, language, values)
         if kind is MessageKind.REMINDER:
             return self._reminder(channel, to, language, values)
+        if kind is MessageKind.RECOVERY and "link" in params:
+            return self._recovery_link(channel, to, language, values)
         wording = WORDINGS[kind]
 
         subject = say(wording.subject)
@@ -171,10 +193,14 @@ class TemplateComposer:
                 "caution": say(wording.caution),
                 "footer": say(FOOTER),
             }
+            if "cancel_url" in params:  # a recovery's one-click cancel link
+                parts["caution"] += "\n" + say(RECOVERY_LINES[2]) + " " + str(params["cancel_url"])
             text = "{lead}\n\n    {code}\n\n{validity}\n{caution}\n\n-- \n{footer}\n".format(**parts)
             html = _jinja.get_template("code_email.html").render(language=language, subject=subject, **parts)
             return Message(channel, to, language, subject, text, html=html)
         text = say(wording.sms)
+        if "cancel_url" in params:
+            text += " " + say(RECOVERY_LINES[4])
         speech = None
         if channel is Channel.VOICE:
             digits = spoken_digits(str(params["code"]), language)
@@ -215,6 +241,21 @@ class TemplateComposer:
         if values.get("phones"):
             lines.append("- " + phones)
         lines += ["", page]
+        text = "\n".join([*lines, "", "-- ", say(FOOTER)]) + "\n"
+        html = _jinja.get_template("notice_email.html").render(
+            language=language, subject=subject, lines=lines, footer=say(FOOTER)
+        )
+        return Message(channel, to, language, subject, text, html=html)
+
+    def _recovery_link(self, channel: Channel, to: str, language: str, values: dict[str, Any]) -> Message:
+        """A recovery's e-mail: what happened, the proof link, the cancel link; no code."""
+
+        def say(text: str) -> str:
+            return translate(language, text, **values)
+
+        subject = say(WORDINGS[MessageKind.RECOVERY].subject)
+        what, prove, not_you, sign_in, _sms = (say(line) for line in RECOVERY_LINES)
+        lines = [what, "", prove, str(values["link"]), "", not_you, str(values["cancel_url"]), sign_in]
         text = "\n".join([*lines, "", "-- ", say(FOOTER)]) + "\n"
         html = _jinja.get_template("notice_email.html").render(
             language=language, subject=subject, lines=lines, footer=say(FOOTER)

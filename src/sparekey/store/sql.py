@@ -25,6 +25,8 @@ from sparekey.core.models import (
     KnownClient,
     LoginFlow,
     QueuedMessage,
+    RecoveryRequest,
+    RecoveryState,
     SecurityKey,
     SentCode,
     Session,
@@ -940,6 +942,118 @@ class SqlTrustedDevices(_Repo):
         return [TrustedDevice(**_row(r)) for r in rows]
 
 
+class SqlRecoveryRequests(_Repo):
+    _open = (RecoveryState.COLLECTING.value, RecoveryState.WAITING.value)
+
+    @staticmethod
+    def _request(row: Any) -> RecoveryRequest:
+        data = _row(row)
+        data["state"] = RecoveryState(data["state"])
+        data["evidence"] = data["evidence"] or {}
+        return RecoveryRequest(**data)
+
+    def add(self, request: RecoveryRequest) -> None:
+        self.conn.execute(
+            insert(t.recovery_requests).values(**{**vars(request), "state": request.state.value})
+        )
+
+    def get(self, request_id: str) -> RecoveryRequest | None:
+        c = t.recovery_requests.c
+        row = self.conn.execute(select(t.recovery_requests).where(c.id == request_id)).first()
+        return self._request(row) if row else None
+
+    def by_cancel_token_hash(self, cancel_token_hash: str) -> RecoveryRequest | None:
+        c = t.recovery_requests.c
+        row = self.conn.execute(
+            select(t.recovery_requests).where(c.cancel_token_hash == cancel_token_hash)
+        ).first()
+        return self._request(row) if row else None
+
+    def started_since(self, since: datetime, *, ip: str | None) -> list[datetime]:
+        c = t.recovery_requests.c
+        where = c.ip.is_(None) if ip is None else c.ip == ip
+        query = select(c.created_at).where(where, c.created_at > since).order_by(c.created_at)
+        rows = self.conn.execute(query)
+        return [row[0] for row in rows]
+
+    def count_for_account(self, account_id: str, *, since: datetime) -> int:
+        c = t.recovery_requests.c
+        query = select(func.count()).where(c.account_id == account_id, c.created_at >= since)
+        return int(self.conn.execute(query).scalar_one())
+
+    def take_dispatch(self, request_id: str, at: datetime) -> bool:
+        c = t.recovery_requests.c
+        result = self.conn.execute(
+            update(t.recovery_requests)
+            .where(c.id == request_id, c.dispatched_at.is_(None))
+            .values(dispatched_at=at)
+        )
+        return result.rowcount == 1
+
+    def set_secrets(
+        self, request_id: str, *, email_token_hash: str, code_hash: str, cancel_token_hash: str
+    ) -> None:
+        c = t.recovery_requests.c
+        self.conn.execute(
+            update(t.recovery_requests)
+            .where(c.id == request_id)
+            .values(
+                email_token_hash=email_token_hash, code_hash=code_hash, cancel_token_hash=cancel_token_hash
+            )
+        )
+
+    def reserve_answer(self, request_id: str, *, max_wrong: int) -> bool:
+        c = t.recovery_requests.c
+        result = self.conn.execute(
+            update(t.recovery_requests)
+            .where(c.id == request_id, c.wrong_answers < max_wrong)
+            .values(wrong_answers=c.wrong_answers + 1)
+        )
+        return result.rowcount == 1
+
+    def release_answer(self, request_id: str) -> None:
+        c = t.recovery_requests.c
+        self.conn.execute(
+            update(t.recovery_requests)
+            .where(c.id == request_id, c.wrong_answers > 0)
+            .values(wrong_answers=c.wrong_answers - 1)
+        )
+
+    def set_progress(
+        self,
+        request_id: str,
+        *,
+        state: str,
+        evidence: dict[str, Any],
+        score: int,
+        ready_at: datetime | None,
+    ) -> None:
+        c = t.recovery_requests.c
+        self.conn.execute(
+            update(t.recovery_requests)
+            .where(c.id == request_id)
+            .values(state=state, evidence=evidence, score=score, ready_at=ready_at)
+        )
+
+    def cancel(self, request_id: str) -> bool:
+        c = t.recovery_requests.c
+        result = self.conn.execute(
+            update(t.recovery_requests)
+            .where(c.id == request_id, c.state.in_(self._open))
+            .values(state=RecoveryState.CANCELLED.value)
+        )
+        return result.rowcount == 1
+
+    def cancel_open_for_account(self, account_id: str) -> int:
+        c = t.recovery_requests.c
+        result = self.conn.execute(
+            update(t.recovery_requests)
+            .where(c.account_id == account_id, c.state.in_(self._open))
+            .values(state=RecoveryState.CANCELLED.value)
+        )
+        return int(result.rowcount)
+
+
 class SqlTransaction:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -958,6 +1072,7 @@ class SqlTransaction:
         self.security_keys = SqlSecurityKeys(conn)
         self.key_ceremonies = SqlKeyCeremonies(conn)
         self.trusted_devices = SqlTrustedDevices(conn)
+        self.recovery_requests = SqlRecoveryRequests(conn)
 
 
 class SqlStore:

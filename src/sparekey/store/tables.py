@@ -328,3 +328,27 @@ trusted_devices = Table(
     Column("last_used_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )
+
+# Recovery requests (core/flows/recovery.py). account_id is NULL for a username that names no
+# account. Secrets are keyed hashes; evidence says what was proved and when.
+recovery_requests = Table(
+    "recovery_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), index=True),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ready_at", UTCDateTime),
+    Column("evidence", JSON, nullable=False),
+    Column("score", Integer, nullable=False, default=0),
+    Column("wrong_answers", Integer, nullable=False, default=0),
+    Column("language", String(8)),
+    Column("email_token_hash", String(64)),
+    Column("code_hash", String(64)),
+    Column("cancel_token_hash", String(64), unique=True),
+    Column("dispatched_at", UTCDateTime),
+    Column("ip", String(64)),
+    Column("user_agent", String(512)),
+    Index("ix_recovery_requests_ip_created", "ip", "created_at"),
+)

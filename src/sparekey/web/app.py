@@ -17,6 +17,7 @@ from sparekey.settings import Settings
 from sparekey.store.migrate import is_current, upgrade
 from sparekey.web import errors
 from sparekey.web.api import auth, contacts, devices, drill, keys, me, preferences, secure
+from sparekey.web.api import recovery as recovery_api
 from sparekey.web.middleware import BodyLimit, CrossSiteGuard, HeadAsGet, SecurityHeaders
 from sparekey.web.pages import router as pages
 from sparekey.web.pages.rendering import CsrfFailed, csrf_failed
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool 
     app.include_router(preferences.router)
     app.include_router(secure.router)
     app.include_router(drill.router)
+    app.include_router(recovery_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -20,6 +20,7 @@ from sparekey.core.errors import CodeError, FlowExpired, FlowNotFound, InvalidCr
 from sparekey.core.events import EventType
 from sparekey.core.factors.password import normalise as normalise_password
 from sparekey.core.flows import drill, known_clients, trusted_devices
+from sparekey.core.flows.recovery import cancel_open_for_account
 from sparekey.core.flows.sessions import open_session
 from sparekey.core.methods import Method
 from sparekey.core.models import Account, Client, FlowKind, FlowState, LoginFlow, Session
@@ -386,6 +387,7 @@ def _signed_in(
         trusted_device_id=trusted_device_id,
         client=client,
     )
+    cancel_open_for_account(tx, deps, account.id)  # the owner is not locked out: any recovery ends
     return Authenticated(
         session_token=token,
         session=session,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from sparekey.web.pages import auth, backup_codes, change_phone, contacts, drill, keys, secure, security
+from sparekey.web.pages import recovery as recovery_pages
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
@@ -15,3 +16,4 @@ router.include_router(keys.router)
 router.include_router(secure.router)
 router.include_router(drill.router)
 router.include_router(change_phone.router)
+router.include_router(recovery_pages.router)

@@ -61,6 +61,8 @@ EVENT_NAMES = {
     "notifications_changed": "Notification choices changed",
     "drill_started": "Recovery drill started",
     "recovery_drill_passed": "Recovery drill passed: signed in without the phone",
+    "recovery_requested": "Someone asked to recover the account",
+    "recovery_cancelled": "Account recovery cancelled",
 }
 METHOD_NAMES = {
     "password": "password",
