@@ -1,17 +1,24 @@
-"""The links a recovery request sends, as pages: the cancel link, and the e-mail link that
-proves the requester reads that mailbox. ``GET`` shows one button, ``POST`` acts: never on
-a GET, which mail scanners and link previews follow."""
+"""Recovery as pages. The requester's: ``/recovery`` starts a request for a username, and
+``/recovery/{id}`` shows its state and, while it collects, takes the phone's code or the
+password; they read the same for an unknown username. The links a recovery request sends:
+the cancel link, and the e-mail link that proves the requester reads that mailbox.
+``GET`` shows one button, ``POST`` acts: never on a GET, which mail scanners and link
+previews follow."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Form, Request
+from datetime import datetime
+
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import Response
 
-from sparekey.core.errors import SparekeyError
+from sparekey.core.errors import SparekeyError, ValidationFailed
+from sparekey.core.factors.codes import MAX_LENGTH as CODE_MAX_LENGTH
 from sparekey.core.flows import recovery
+from sparekey.core.models import RecoveryState
 from sparekey.web.dependencies import get_deps
-from sparekey.web.pages.rendering import check_csrf, error_text, render
-from sparekey.web.request_info import client_of
+from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render
+from sparekey.web.request_info import client_of, language_of
 
 router = APIRouter(prefix="/recovery")
 
@@ -66,3 +73,104 @@ def email_proof(request: Request, request_id: str, token: str, csrf_token: str =
         state=state.value,
         ready_at=ready_at,
     )
+
+
+# The requester's pages: the same limits as the JSON API's bodies.
+USERNAME_MAX = 1000
+PASSWORD_MAX = 10_000
+
+
+def _too_long(field: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise ValidationFailed(field=field, reason="too_long")
+
+
+def _start_page(request: Request, http_status: int = 200, **context: object) -> Response:
+    seconds = get_deps(request).policy.recovery_wait_seconds
+    days, hours = (seconds // 86400, 0) if seconds >= 86400 else (0, max(1, seconds // 3600))
+    return render(request, "recovery_start.html", http_status, wait_days=days, wait_hours=hours, **context)
+
+
+@router.get("")
+def start_form(request: Request) -> Response:
+    return _start_page(request, username="")
+
+
+@router.post("")
+def start(
+    request: Request, background: BackgroundTasks, username: str = Form(""), csrf_token: str = Form("")
+) -> Response:
+    """The same work and the same answer for any username (core/flows/recovery.py); the
+    links, codes and notices are written after the answer has gone."""
+    check_csrf(request, csrf_token)
+    deps = get_deps(request)
+    try:
+        _too_long("username", username, USERNAME_MAX)
+        request_id = recovery.request(
+            deps, username=username, client=client_of(request), language=language_of(request)
+        )
+    except SparekeyError as error:
+        return _start_page(
+            request,
+            error.status,
+            username=username[:USERNAME_MAX],
+            error=error_text(request, error),
+        )
+    background.add_task(recovery.dispatch, deps, request_id)
+    return redirect(request, f"/recovery/{request_id}")
+
+
+def _status_page(
+    request: Request,
+    request_id: str,
+    state: RecoveryState | None,
+    ready_at: datetime | None,
+    http_status: int = 200,
+    **context: object,
+) -> Response:
+    return render(
+        request,
+        "recovery_status.html",
+        http_status,
+        request_id=request_id,
+        state=state.value if state is not None else None,
+        ready_at=ready_at,
+        collect_hours=int(recovery.COLLECTING.total_seconds() // 3600),
+        **context,
+    )
+
+
+@router.get("/{request_id}")
+def status_page(request: Request, request_id: str) -> Response:
+    try:
+        state, ready_at = recovery.status(get_deps(request), request_id)
+    except SparekeyError as error:
+        return _status_page(request, request_id, None, None, error.status, error=error_text(request, error))
+    return _status_page(request, request_id, state, ready_at)
+
+
+@router.post("/{request_id}/evidence")
+def prove(
+    request: Request,
+    request_id: str,
+    code: str = Form(""),
+    password: str = Form(""),
+    csrf_token: str = Form(""),
+) -> Response:
+    check_csrf(request, csrf_token)
+    deps = get_deps(request)
+    try:
+        _too_long("code", code, CODE_MAX_LENGTH)
+        _too_long("password", password, PASSWORD_MAX)
+        state, ready_at = recovery.add_evidence(
+            deps, request_id, code=code.strip() or None, password=password or None
+        )
+    except SparekeyError as error:
+        try:
+            state, ready_at = recovery.status(deps, request_id)
+        except SparekeyError:
+            state, ready_at = None, None
+        return _status_page(
+            request, request_id, state, ready_at, error.status, error=error_text(request, error)
+        )
+    return _status_page(request, request_id, state, ready_at, proved=True)
