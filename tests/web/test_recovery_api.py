@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sparekey.core.clock import FrozenClock
 from sparekey.core.flows import recovery
 from tests.web.conftest import ApiUser
-from tests.web.test_notifications import MAILBOX, deps_of, outbox, verify_email
+from tests.web.test_notifications import MAILBOX, deps_of, notices, outbox, verify_email
 
 PHONE = "+819012345678"
 WAIT = timedelta(seconds=259200)
@@ -246,3 +246,18 @@ def test_the_email_link_opens_a_page_that_proves_on_its_button(owner: ApiUser) -
     assert "More proof is needed" in done.text  # the mail alone is not enough
     wrong = owner.http.post(f"/recovery/{request_id}/email/not-the-token", data={"csrf_token": csrf})
     assert wrong.status_code == 401 and 'role="alert"' in wrong.text
+
+
+def test_the_owner_also_gets_the_critical_notification(owner: ApiUser) -> None:
+    """Beside the recovery's own messages, the event calls for the critical notice, which
+    cannot be muted."""
+    owner.http.put("/api/v1/me/notifications", json={"muted": ["new_device_sign_in"]}, headers=owner.auth)
+    start(owner.http)
+    start(owner.http, username="nobody-at-all")  # an unknown name tells nobody anything
+    notices(owner.http)
+    told = [b for m, b in outbox(owner.http, MAILBOX) if m.kind == "notice"]
+    subjects = [b.subject for b in told]
+    assert subjects.count("sparekey: someone asked to recover your account") == 1
+    notice = next(b for b in told if b.subject == "sparekey: someone asked to recover your account")
+    assert "Someone asked to recover your account alice." in notice.text
+    assert "/security/secure" in notice.text and "Choose which of these messages" not in notice.text
