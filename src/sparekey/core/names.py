@@ -17,3 +17,11 @@ def clean_name(raw: str | None, fallback: str, *, field: str = "name") -> str:
     if len(name) > NAME_MAX:
         raise ValidationFailed(field=field, max_length=NAME_MAX)
     return name or fallback
+
+
+def required_name(raw: str) -> str:
+    """A new name for something that has one (a rename): the same rule, and not empty."""
+    name = clean_name(raw, "")
+    if not name:
+        raise ValidationFailed(field="name")
+    return name

@@ -37,6 +37,11 @@ class Policy:
     sends_per_destination_day: int = 20
     sends_per_account_day: int = 30
     sends_per_address_day: int = 50
+
+    def url(self, path: str) -> str:
+        """An address under the public URL, for links in messages and pages."""
+        return self.public_url.rstrip("/") + path
+
     relying_party: RelyingParty = RelyingParty(
         id="localhost", name="sparekey", origins=("http://localhost:8000",)
     )

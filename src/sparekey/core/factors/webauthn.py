@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,7 @@ from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
     AuthenticationCredential,
+    AuthenticatorData,
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
     ClientDataType,
@@ -223,13 +224,29 @@ def _check_client_data(
         raise Refused(Reason.ORIGIN)
 
 
-def _check_flags(rp_id_hash: bytes, up: bool, uv: bool, *, rp: RelyingParty, require_uv: bool) -> None:
-    if not hmac.compare_digest(rp_id_hash, hashlib.sha256(rp.id.encode()).digest()):
+def _checked_before_signature(
+    client_data_json: bytes,
+    read_auth_data: Callable[[], AuthenticatorData],
+    *,
+    expected_type: ClientDataType,
+    challenge: bytes,
+    rp: RelyingParty,
+    require_uv: bool,
+) -> AuthenticatorData:
+    """Rules 1 to 5 of the list above, for a registration and a sign-in alike; the
+    authenticator data they read."""
+    _check_client_data(client_data_json, expected_type=expected_type, challenge=challenge, rp=rp)
+    try:
+        auth_data = read_auth_data()
+    except Exception:  # noqa: BLE001 - authenticator data we cannot read proves nothing
+        raise Refused(Reason.SIGNATURE) from None
+    if not hmac.compare_digest(auth_data.rp_id_hash, hashlib.sha256(rp.id.encode()).digest()):
         raise Refused(Reason.RP_ID)
-    if not up:
+    if not auth_data.flags.up:
         raise Refused(Reason.USER_PRESENCE)
-    if require_uv and not uv:
+    if require_uv and not auth_data.flags.uv:
         raise Refused(Reason.USER_VERIFICATION)
+    return auth_data
 
 
 def verify_registration(
@@ -238,17 +255,11 @@ def verify_registration(
     """Check an answer to ``registration_options`` (attestation ``none`` or any format
     py_webauthn verifies; no attestation is required)."""
     response = credential.response
-    _check_client_data(
-        response.client_data_json, expected_type=ClientDataType.WEBAUTHN_CREATE, challenge=challenge, rp=rp
-    )
-    try:
-        auth_data = parse_attestation_object(response.attestation_object).auth_data
-    except Exception:  # noqa: BLE001 - an attestation we cannot read proves nothing
-        raise Refused(Reason.SIGNATURE) from None
-    _check_flags(
-        auth_data.rp_id_hash,
-        auth_data.flags.up,
-        auth_data.flags.uv,
+    auth_data = _checked_before_signature(
+        response.client_data_json,
+        lambda: parse_attestation_object(response.attestation_object).auth_data,
+        expected_type=ClientDataType.WEBAUTHN_CREATE,
+        challenge=challenge,
         rp=rp,
         require_uv=require_user_verification,
     )
@@ -287,17 +298,11 @@ def verify_assertion(
     count is not judged here (see ``sign_count_grew``)."""
     credential = claimed.credential
     response = credential.response
-    _check_client_data(
-        response.client_data_json, expected_type=ClientDataType.WEBAUTHN_GET, challenge=challenge, rp=rp
-    )
-    try:
-        auth_data = parse_authenticator_data(response.authenticator_data)
-    except Exception:  # noqa: BLE001 - authenticator data we cannot read is no signature of ours
-        raise Refused(Reason.SIGNATURE) from None
-    _check_flags(
-        auth_data.rp_id_hash,
-        auth_data.flags.up,
-        auth_data.flags.uv,
+    _checked_before_signature(
+        response.client_data_json,
+        lambda: parse_authenticator_data(response.authenticator_data),
+        expected_type=ClientDataType.WEBAUTHN_GET,
+        challenge=challenge,
         rp=rp,
         require_uv=require_user_verification,
     )

@@ -29,15 +29,16 @@ BATCH = 50
 _SAYABLE = ("position", "set_number", "remaining", "factor", "name")
 
 
-def language_of(deps: Deps, account: Account) -> str:
-    chosen = account.language
+def language_of(deps: Deps, account: Account, *, otherwise: str | None = None) -> str:
+    """The language of messages to the owner: theirs, else ``otherwise`` (the language a
+    request came in), else the operator's default."""
+    chosen = account.language or otherwise
     return chosen if chosen in LANGUAGES else deps.policy.default_language
 
 
 def links(deps: Deps) -> dict[str, str]:
     """Pages to look at; each asks for a sign-in first, none signs anyone in."""
-    base = deps.policy.public_url.rstrip("/")
-    return {"secure_url": f"{base}/security/secure", "security_url": f"{base}/security"}
+    return {"secure_url": deps.policy.url("/security/secure"), "security_url": deps.policy.url("/security")}
 
 
 def notify_pending(deps: Deps, *, limit: int = BATCH) -> int:

@@ -52,7 +52,7 @@ from sparekey.core.factors import sent_codes as mechanics
 from sparekey.core.factors.codes import compact
 from sparekey.core.factors.contact_points import ContactKind
 from sparekey.core.factors.password import normalise as normalise_password
-from sparekey.core.flows import delivery
+from sparekey.core.flows import delivery, notify
 from sparekey.core.models import Client, RecoveryRequest, RecoveryState
 from sparekey.core.policy import Policy
 from sparekey.core.ports import Transaction
@@ -157,14 +157,15 @@ def dispatch(deps: Deps, request_id: str) -> None:
             code_hash=signer.sign(f"{found.id}|code|{code}"),
             cancel_token_hash=token_hash(cancel_token),
         )
-        chosen = account.language or found.language
-        lang = chosen if chosen in LANGUAGES else deps.policy.default_language
-        base = deps.policy.public_url.rstrip("/")
-        cancel_url = f"{base}/recovery/cancel/{cancel_token}"
+        lang = notify.language_of(deps, account, otherwise=found.language)
+        cancel_url = deps.policy.url(f"/recovery/cancel/{cancel_token}")
         for contact in tx.contacts.for_account(account.id, verified_only=True):
             by_email = contact.kind == ContactKind.EMAIL
             proof = (
-                {"username": account.username, "link": f"{base}/recovery/{found.id}/email/{email_token}"}
+                {
+                    "username": account.username,
+                    "link": deps.policy.url(f"/recovery/{found.id}/email/{email_token}"),
+                }
                 if by_email
                 else {"code": code, "minutes": deps.policy.sent_code_seconds // 60}
             )

@@ -35,7 +35,7 @@ from sparekey.core.flows.backup_codes import IssuedSet
 from sparekey.core.flows.sessions import Current, require_sudo
 from sparekey.core.methods import Method
 from sparekey.core.models import CeremonyPurpose, Client, KeyCeremony, SecurityKey
-from sparekey.core.names import clean_name
+from sparekey.core.names import clean_name, required_name
 from sparekey.core.second_factors.security_key import new_challenge, refs, user_handle
 
 MAX_KEYS = 20
@@ -172,9 +172,7 @@ def list_keys(deps: Deps, account_id: str) -> list[SecurityKey]:
 
 
 def rename(deps: Deps, current: Current, key_id: str, *, name: str, client: Client) -> SecurityKey:
-    new_name = clean_name(name, "")
-    if not new_name:
-        raise ValidationFailed(field="name")
+    new_name = required_name(name)
     with deps.store.transaction() as tx:
         key = tx.security_keys.get(current.account.id, key_id) if plausible_id(key_id) else None
         if key is None:

@@ -18,11 +18,11 @@ from datetime import timedelta
 from sparekey.core import events
 from sparekey.core.crypto import new_id, new_token, plausible_id, token_hash
 from sparekey.core.deps import Deps
-from sparekey.core.errors import NotFound, ValidationFailed
+from sparekey.core.errors import NotFound
 from sparekey.core.events import EventType
 from sparekey.core.flows.sessions import Current
 from sparekey.core.models import Account, Client, TrustedDevice
-from sparekey.core.names import NAME_MAX, clean_name
+from sparekey.core.names import NAME_MAX, required_name
 from sparekey.core.ports import Transaction
 from sparekey.core.user_agents import readable
 
@@ -79,9 +79,7 @@ def list_devices(deps: Deps, current: Current) -> list[tuple[TrustedDevice, bool
 
 
 def rename(deps: Deps, current: Current, device_id: str, *, name: str, client: Client) -> TrustedDevice:
-    new_name = clean_name(name, "")
-    if not new_name:
-        raise ValidationFailed(field="name")
+    new_name = required_name(name)
     with deps.store.transaction() as tx:
         device = tx.trusted_devices.get(current.account.id, device_id) if plausible_id(device_id) else None
         if device is None:

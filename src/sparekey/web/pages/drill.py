@@ -26,7 +26,7 @@ def drill_page(request: Request, signed: Signed) -> Response:
         account=account,
         status=drill.status(deps, account.id),
         steps=drill.STEPS,
-        login_url=deps.policy.public_url.rstrip("/") + "/login",
+        login_url=deps.policy.url("/login"),
         minutes=drill.DRILL_SECONDS // 60,
         method_names=METHOD_NAMES,
     )
