@@ -53,6 +53,9 @@ def test_a_notice_says_what_when_where_and_what_to_do_and_never_a_code(language:
         remaining=7,
         factor="totp",
         name="Pixel",
+        contact="bob",
+        organisation="Acme",
+        reason="lost phone",
         secure_url="https://id.example.com/security/secure",
         security_url="https://id.example.com/security",
     )

@@ -43,6 +43,20 @@ class EventType(enum.StrEnum):
     RECOVERY_DRILL_PASSED = "recovery_drill_passed"
     RECOVERY_REQUESTED = "recovery_requested"
     RECOVERY_CANCELLED = "recovery_cancelled"
+    RECOVERY_EVIDENCE_ADDED = "recovery_evidence_added"
+    RECOVERY_APPROVED = "recovery_approved"  # by support
+    RECOVERY_DENIED = "recovery_denied"  # by support
+    RECOVERY_COMPLETED = "recovery_completed"
+    ROLE_GRANTED = "role_granted"
+    ROLE_REVOKED = "role_revoked"
+    ORGANISATION_JOINED = "organisation_joined"
+    ORGANISATION_LEFT = "organisation_left"
+    TWO_FACTOR_RESET = "two_factor_reset"  # by an organisation's admin or the operator
+    RECOVERY_CONTACT_ADDED = "recovery_contact_added"
+    RECOVERY_CONTACT_ACCEPTED = "recovery_contact_accepted"
+    RECOVERY_CONTACT_REMOVED = "recovery_contact_removed"
+    RECOVERY_CONTACT_ASKED = "recovery_contact_asked"
+    RECOVERY_CONTACT_ANSWERED = "recovery_contact_answered"
 
 
 def record(

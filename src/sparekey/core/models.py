@@ -71,6 +71,7 @@ class Session:
     auth_level: str = Level.ONE_FACTOR.value
     auth_time: datetime | None = None
     trusted_device_id: str | None = None  # the trusted device it was made with, or made trusted
+    restriction: str | None = None  # SessionRestriction: what it must do before anything else
 
     @property
     def context(self) -> AuthContext:
@@ -336,3 +337,91 @@ class RecoveryRequest:
     dispatched_at: datetime | None = None  # when the links, codes and notices were queued
     ip: str | None = None
     user_agent: str | None = None
+    completion_token_hash: str | None = None  # the single-use completion's, once it is ready
+    completion_started_at: datetime | None = None
+    completed_at: datetime | None = None
+    support_requested_at: datetime | None = None  # the requester asked support to review it
+    support_statement: str | None = None  # what the requester wrote for support
+    support_question: str | None = None  # what support asked the requester for, if anything
+
+
+class SessionRestriction(enum.StrEnum):
+    """What a session must do before anything else (``Session.restriction``)."""
+
+    ENROL_SECOND_FACTOR = "enrol_second_factor"  # an organisation requires 2FA, grace is over
+
+
+@dataclass
+class RecoveryAction:
+    """One entry of a recovery request's audit trail (core/flows/support.py): a staff
+    decision or note, a requester's statement. ``actor_id`` is the staff member's account,
+    None for the requester or the system. Never a secret."""
+
+    id: int | None
+    request_id: str
+    action: str
+    at: datetime
+    actor_id: str | None = None
+    text: str | None = None
+
+
+class OrganisationRole(enum.StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+@dataclass
+class Organisation:
+    id: str
+    name: str
+    created_at: datetime
+    require_two_factor: bool = False
+    grace_days: int = 7
+    required_since: datetime | None = None  # when the requirement was turned on
+
+
+@dataclass
+class OrganisationMember:
+    organisation_id: str
+    account_id: str
+    role: OrganisationRole
+    joined_at: datetime
+
+
+@dataclass
+class OrganisationInvitation:
+    id: str
+    organisation_id: str
+    account_id: str  # who is invited
+    role: OrganisationRole
+    created_at: datetime
+    expires_at: datetime
+    invited_by: str | None = None
+    answered_at: datetime | None = None
+    accepted: bool | None = None
+
+
+@dataclass
+class RecoveryContact:
+    """Someone with their own account whom the owner named (core/flows/recovery_contacts.py);
+    asked during a recovery only once they accepted."""
+
+    id: str
+    account_id: str  # the owner
+    contact_account_id: str
+    created_at: datetime
+    accepted_at: datetime | None = None
+
+
+@dataclass
+class RecoveryContactAsk:
+    """A contact asked, during one recovery request, whether the requester is the owner."""
+
+    id: str
+    request_id: str
+    recovery_contact_id: str
+    contact_account_id: str
+    asked_at: datetime
+    answer: str | None = None  # "confirmed" or "declined"
+    answered_at: datetime | None = None

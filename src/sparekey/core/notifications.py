@@ -26,6 +26,12 @@ class NotificationType(enum.StrEnum):
     PASSWORD_CHANGED = "password_changed"
     RATE_LIMITED = "rate_limited"
     RECOVERY_REQUESTED = "recovery_requested"
+    RECOVERY_CONTACT_ASKED = "recovery_contact_asked"
+    RECOVERY_CONTACT_ANSWERED = "recovery_contact_answered"
+    # Told at once on every channel by the flow itself (notify.tell_everywhere), before the
+    # phones it removes are gone: never through the notifier.
+    RECOVERY_COMPLETED = "recovery_completed"
+    TWO_FACTOR_RESET = "two_factor_reset"
 
 
 CRITICAL = frozenset(
@@ -35,9 +41,18 @@ CRITICAL = frozenset(
         NotificationType.TWO_FACTOR_DISABLED,
         NotificationType.PASSWORD_CHANGED,
         NotificationType.RECOVERY_REQUESTED,
+        NotificationType.RECOVERY_CONTACT_ASKED,
+        NotificationType.RECOVERY_CONTACT_ANSWERED,
+        NotificationType.RECOVERY_COMPLETED,
+        NotificationType.TWO_FACTOR_RESET,
     }
 )
-_SAME_NAME = {t.value for t in NotificationType} - {NotificationType.NEW_DEVICE_SIGN_IN.value}
+EVERY_CHANNEL = frozenset({NotificationType.RECOVERY_COMPLETED, NotificationType.TWO_FACTOR_RESET})
+_SAME_NAME = (
+    {t.value for t in NotificationType}
+    - {NotificationType.NEW_DEVICE_SIGN_IN.value}
+    - {t.value for t in EVERY_CHANNEL}
+)
 _SIGN_IN = "sign_in"  # EventType.SIGN_IN (core/events.py records events and asks this module)
 
 

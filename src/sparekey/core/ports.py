@@ -370,6 +370,22 @@ class RecoveryRequests(Protocol):
         ...
 
 
+class RecoveryActions(Protocol):
+    """The audit trail of recovery requests (core/flows/support.py)."""
+
+
+class Roles(Protocol):
+    """Staff roles granted by the operator (``sparekey admin grant-role``)."""
+
+
+class Organisations(Protocol):
+    """Organisations, their members and invitations (core/flows/organisations.py)."""
+
+
+class RecoveryContacts(Protocol):
+    """Recovery contacts and the asks made of them (core/flows/recovery_contacts.py)."""
+
+
 class Locks(Protocol):
     def hold(self, name: str) -> None:
         """Hold a lock named ``name`` until the transaction ends, so that transactions that
@@ -395,6 +411,10 @@ class Transaction(Protocol):
     key_ceremonies: KeyCeremonies
     trusted_devices: TrustedDevices
     recovery_requests: RecoveryRequests
+    recovery_actions: RecoveryActions
+    roles: Roles
+    organisations: Organisations
+    recovery_contacts: RecoveryContacts
 
 
 class Store(Protocol):

@@ -105,6 +105,26 @@ NOTICES: dict[str, tuple[str, str]] = {
         "%(issuer)s: someone asked to recover your account",
         "Someone asked to recover your account %(username)s.",
     ),
+    "recovery_contact_asked": (
+        "%(issuer)s: a recovery contact was asked about your account",
+        "Your recovery contact %(contact)s was asked to confirm that the person recovering "
+        "your account %(username)s is you.",
+    ),
+    "recovery_contact_answered": (
+        "%(issuer)s: a recovery contact answered",
+        "Your recovery contact %(contact)s answered whether the person recovering "
+        "your account %(username)s is you.",
+    ),
+    "recovery_completed": (
+        "%(issuer)s: your account was recovered",
+        "Your account %(username)s was recovered: a new way to sign in and a new sheet of backup codes "
+        "replace every old one, and every session and trusted device was signed out.",
+    ),
+    "two_factor_reset": (
+        "%(issuer)s: your two-step verification was reset",
+        "An administrator of %(organisation)s reset the two-step verification of your account "
+        "%(username)s. Reason given: %(reason)s. Set up a new way to sign in at your next sign-in.",
+    ),
 }
 FACTORS = {
     "totp": "an authenticator app",

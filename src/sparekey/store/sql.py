@@ -35,6 +35,10 @@ from sparekey.core.models import (
 )
 from sparekey.core.ports import SendTime
 from sparekey.store import tables as t
+from sparekey.store.repo import _Repo, _row
+from sparekey.store.sql_organisations import SqlOrganisations
+from sparekey.store.sql_recovery_contacts import SqlRecoveryContacts
+from sparekey.store.sql_support import SqlRecoveryActions, SqlRoles
 
 
 def _count_attempt(dialect_insert: Any) -> Any:
@@ -233,19 +237,6 @@ class _Q:
         )
         .values(state=RecoveryState.CANCELLED.value)
     )
-
-
-def _row(row: Any) -> dict[str, Any]:
-    return dict(row._mapping)
-
-
-class _Repo:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    @property
-    def _dialect(self) -> str:
-        return self.conn.dialect.name
 
 
 class SqlAccounts(_Repo):
@@ -1079,6 +1070,10 @@ class SqlTransaction:
         self.key_ceremonies = SqlKeyCeremonies(conn)
         self.trusted_devices = SqlTrustedDevices(conn)
         self.recovery_requests = SqlRecoveryRequests(conn)
+        self.recovery_actions = SqlRecoveryActions(conn)
+        self.roles = SqlRoles(conn)
+        self.organisations = SqlOrganisations(conn)
+        self.recovery_contacts = SqlRecoveryContacts(conn)
 
 
 class SqlStore:

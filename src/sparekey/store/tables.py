@@ -127,6 +127,9 @@ sessions = Table(
     Column("auth_level", String(32), nullable=False, server_default="one_factor"),
     Column("auth_time", UTCDateTime),
     Column("trusted_device_id", String(32)),
+    # What the session may do before anything else: NULL, or "enrol_second_factor" when an
+    # organisation requires two-step verification and its grace period is over.
+    Column("restriction", String(32)),
 )
 
 login_flows = Table(
@@ -350,5 +353,144 @@ recovery_requests = Table(
     Column("dispatched_at", UTCDateTime),
     Column("ip", String(64)),
     Column("user_agent", String(512)),
+    # Completion (after the wait): a keyed hash of the single-use token, then when it was used.
+    Column("completion_token_hash", String(64), unique=True),
+    Column("completion_started_at", UTCDateTime),
+    Column("completed_at", UTCDateTime),
+    # Support (core/flows/support.py): the requester asked for a review; staff asked for more.
+    Column("support_requested_at", UTCDateTime),
+    Column("support_statement", Text),
+    Column("support_question", Text),
     Index("ix_recovery_requests_ip_created", "ip", "created_at"),
+)
+
+# Every action on a recovery request by someone other than the requester's proofs: staff
+# decisions and notes, requester statements. Never a secret.
+recovery_actions = Table(
+    "recovery_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "request_id",
+        String(64),
+        ForeignKey("recovery_requests.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("actor_id", String(32), ForeignKey("accounts.id", ondelete="SET NULL")),
+    Column("action", String(32), nullable=False),
+    Column("text", Text),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# Staff roles granted by the operator (``sparekey admin grant-role USER support``).
+account_roles = Table(
+    "account_roles",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(32), primary_key=True),
+    Column("granted_at", UTCDateTime, nullable=False),
+)
+
+# Organisations (core/flows/organisations.py): members with a role; a policy that requires
+# two-step verification after a grace period.
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("require_two_factor", Boolean, nullable=False, default=False),
+    Column("grace_days", Integer, nullable=False, default=7),
+    Column("required_since", UTCDateTime),
+)
+
+organisation_members = Table(
+    "organisation_members",
+    metadata,
+    Column(
+        "organisation_id",
+        String(32),
+        ForeignKey("organisations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
+    Column("role", String(16), nullable=False),
+    Column("joined_at", UTCDateTime, nullable=False),
+)
+
+organisation_invitations = Table(
+    "organisation_invitations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "organisation_id",
+        String(32),
+        ForeignKey("organisations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("role", String(16), nullable=False),
+    Column("invited_by", String(32), ForeignKey("accounts.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("answered_at", UTCDateTime),
+    Column("accepted", Boolean),
+)
+
+# Recovery contacts (core/flows/recovery_contacts.py): people with their own accounts whom the
+# owner named; a named contact accepts on their own security page before being asked.
+recovery_contacts = Table(
+    "recovery_contacts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column(
+        "contact_account_id",
+        String(32),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("accepted_at", UTCDateTime),
+    UniqueConstraint("account_id", "contact_account_id", name="uq_recovery_contacts_pair"),
+)
+
+# A contact asked, during one recovery request, whether the requester is the owner.
+recovery_contact_asks = Table(
+    "recovery_contact_asks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "request_id",
+        String(64),
+        ForeignKey("recovery_requests.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column(
+        "recovery_contact_id",
+        String(32),
+        ForeignKey("recovery_contacts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "contact_account_id",
+        String(32),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("asked_at", UTCDateTime, nullable=False),
+    Column("answer", String(16)),
+    Column("answered_at", UTCDateTime),
+    UniqueConstraint("request_id", "recovery_contact_id", name="uq_recovery_contact_asks_pair"),
 )

@@ -18,7 +18,7 @@ from sparekey.core.delivery import Channel, MessageKind
 from sparekey.core.deps import Deps
 from sparekey.core.factors.contact_points import ContactKind, mask
 from sparekey.core.flows import delivery
-from sparekey.core.models import Account, Event
+from sparekey.core.models import Account, Client, Event
 from sparekey.core.notifications import NotificationType
 from sparekey.core.ports import Transaction
 from sparekey.core.user_agents import readable
@@ -26,7 +26,7 @@ from sparekey.i18n import LANGUAGES, format_when_zoned
 
 BATCH = 50
 # What of an event's data a notification may say (never a code, a token or a hash).
-_SAYABLE = ("position", "set_number", "remaining", "factor", "name")
+_SAYABLE = ("position", "set_number", "remaining", "factor", "name", "reason", "organisation", "contact")
 
 
 def language_of(deps: Deps, account: Account, *, otherwise: str | None = None) -> str:
@@ -61,6 +61,19 @@ def notify_pending(deps: Deps, *, limit: int = BATCH) -> int:
     return taken
 
 
+def tell_everywhere(
+    tx: Transaction, deps: Deps, account: Account, kind: NotificationType, client: Client | None, **data: Any
+) -> list[str | None]:
+    """Queue ``kind`` now to every verified e-mail address AND phone of the account, inside
+    the caller's transaction (before it removes the phones that must still hear of it); the
+    caller delivers the returned ids after its commit. For ``notifications.EVERY_CHANNEL``."""
+    if client is not None:
+        data.setdefault("ip", client.ip)
+        data.setdefault("user_agent", client.user_agent)
+    event = Event(id=None, account_id=account.id, at=deps.clock.now(), type=kind.value, data=data)
+    return _queue_notice(tx, deps, account, event, kind)
+
+
 def _queue_notice(
     tx: Transaction, deps: Deps, account: Account, event: Event, kind: NotificationType
 ) -> list[str | None]:
@@ -79,7 +92,9 @@ def _queue_notice(
     }
     contacts = tx.contacts.for_account(account.id, verified_only=True)
     emails = [c for c in contacts if c.kind == ContactKind.EMAIL]
-    phones = [c for c in contacts if c.kind == ContactKind.PHONE] if critical and not emails else []
+    phones = [c for c in contacts if c.kind == ContactKind.PHONE]
+    if kind not in notifications.EVERY_CHANNEL and not (critical and not emails):
+        phones = []
     return [
         delivery.queue(
             tx,

@@ -63,6 +63,20 @@ EVENT_NAMES = {
     "recovery_drill_passed": "Recovery drill passed: signed in without the phone",
     "recovery_requested": "Someone asked to recover the account",
     "recovery_cancelled": "Account recovery cancelled",
+    "recovery_evidence_added": "Proof added to an account recovery",
+    "recovery_approved": "Account recovery approved by support",
+    "recovery_denied": "Account recovery denied by support",
+    "recovery_completed": "Account recovered: new way to sign in, everything old revoked",
+    "role_granted": "Staff role granted",
+    "role_revoked": "Staff role removed",
+    "organisation_joined": "Joined an organisation",
+    "organisation_left": "Left an organisation",
+    "two_factor_reset": "Two-step verification reset by an administrator",
+    "recovery_contact_added": "Recovery contact named",
+    "recovery_contact_accepted": "Recovery contact accepted",
+    "recovery_contact_removed": "Recovery contact removed",
+    "recovery_contact_asked": "A recovery contact was asked about a recovery",
+    "recovery_contact_answered": "A recovery contact answered about a recovery",
 }
 METHOD_NAMES = {
     "password": "password",
@@ -162,6 +176,10 @@ NOTIFICATION_NAMES = {
     "password_changed": "The password was changed",
     "rate_limited": "Too many wrong attempts",
     "recovery_requested": "Someone asked to recover the account",
+    "recovery_contact_asked": "A recovery contact was asked about a recovery",
+    "recovery_contact_answered": "A recovery contact answered about a recovery",
+    "recovery_completed": "The account was recovered",
+    "two_factor_reset": "Two-step verification was reset by an administrator",
 }
 # Common zones offered first; any IANA name can be typed.
 TIME_ZONES = ("UTC", "Asia/Tokyo", "Asia/Seoul", "Asia/Shanghai", "Asia/Singapore", "Europe/London",
