@@ -173,6 +173,15 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _add_admin() -> None:
+    from sparekey.cli_admin import admin
+
+    app.add_typer(admin, name="admin")
+
+
+_add_admin()
+
+
 def main() -> None:
     sys.exit(app())
 

@@ -369,6 +369,30 @@ class RecoveryRequests(Protocol):
         """Every collecting or waiting request of the account -> cancelled; how many."""
         ...
 
+    def deny(self, request_id: str) -> bool:
+        """collecting or waiting -> denied (by support), atomically."""
+        ...
+
+    def set_support(self, request_id: str, **values: Any) -> None:
+        """Set ``support_requested_at``, ``support_statement`` or ``support_question``."""
+        ...
+
+    def set_completion_token(self, request_id: str, token_hash: str) -> None: ...
+    def by_completion_token_hash(self, token_hash: str) -> RecoveryRequest | None: ...
+    def start_completion(self, request_id: str, at: datetime) -> bool:
+        """The completion's single use, taken once (waiting, never started)."""
+        ...
+
+    def complete(self, request_id: str, at: datetime) -> bool:
+        """waiting -> completed, atomically; True if this call completed it."""
+        ...
+
+    def undispatched(self, *, before: datetime, limit: int) -> list[str]:
+        """Ids of real accounts' requests never dispatched, created before ``before``."""
+        ...
+
+    def prune(self, before: datetime) -> int: ...
+
 
 class RecoveryActions(Protocol):
     """The audit trail of recovery requests (core/flows/support.py)."""

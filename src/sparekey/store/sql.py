@@ -1050,6 +1050,72 @@ class SqlRecoveryRequests(_Repo):
         # On every sign-in's path: a statement built once (_Q), like the sign-in's own.
         return int(self.conn.execute(_Q.cancel_open_recoveries, {"p_account": account_id}).rowcount)
 
+    def deny(self, request_id: str) -> bool:
+        c = t.recovery_requests.c
+        result = self.conn.execute(
+            update(t.recovery_requests)
+            .where(c.id == request_id, c.state.in_(self._open))
+            .values(state=RecoveryState.DENIED.value)
+        )
+        return result.rowcount == 1
+
+    def set_support(self, request_id: str, **values: Any) -> None:
+        allowed = {"support_requested_at", "support_statement", "support_question"}
+        if not values or set(values) - allowed:
+            raise ValueError(f"not support columns: {sorted(set(values) - allowed)}")
+        c = t.recovery_requests.c
+        self.conn.execute(update(t.recovery_requests).where(c.id == request_id).values(**values))
+
+    def set_completion_token(self, request_id: str, token_hash: str) -> None:
+        c = t.recovery_requests.c
+        self.conn.execute(
+            update(t.recovery_requests).where(c.id == request_id).values(completion_token_hash=token_hash)
+        )
+
+    def by_completion_token_hash(self, token_hash: str) -> RecoveryRequest | None:
+        c = t.recovery_requests.c
+        row = self.conn.execute(
+            select(t.recovery_requests).where(c.completion_token_hash == token_hash)
+        ).first()
+        return self._request(row) if row else None
+
+    def start_completion(self, request_id: str, at: datetime) -> bool:
+        c = t.recovery_requests.c
+        result = self.conn.execute(
+            update(t.recovery_requests)
+            .where(
+                c.id == request_id,
+                c.state == RecoveryState.WAITING.value,
+                c.completion_started_at.is_(None),
+            )
+            .values(completion_started_at=at)
+        )
+        return result.rowcount == 1
+
+    def complete(self, request_id: str, at: datetime) -> bool:
+        c = t.recovery_requests.c
+        result = self.conn.execute(
+            update(t.recovery_requests)
+            .where(c.id == request_id, c.state == RecoveryState.WAITING.value, c.completed_at.is_(None))
+            .values(state=RecoveryState.COMPLETED.value, completed_at=at)
+        )
+        return result.rowcount == 1
+
+    def undispatched(self, *, before: datetime, limit: int) -> list[str]:
+        c = t.recovery_requests.c
+        query = (
+            select(c.id)
+            .where(c.dispatched_at.is_(None), c.account_id.is_not(None), c.created_at < before)
+            .order_by(c.created_at)
+            .limit(limit)
+        )
+        return [row[0] for row in self.conn.execute(query)]
+
+    def prune(self, before: datetime) -> int:
+        """Forget requests created before ``before`` (the jobs call it with a long margin)."""
+        c = t.recovery_requests.c
+        return int(self.conn.execute(delete(t.recovery_requests).where(c.created_at < before)).rowcount)
+
 
 class SqlTransaction:
     def __init__(self, conn: Connection) -> None:

@@ -17,7 +17,10 @@ from sparekey.settings import Settings
 from sparekey.store.migrate import is_current, upgrade
 from sparekey.web import errors
 from sparekey.web.api import auth, contacts, devices, drill, keys, me, preferences, secure
+from sparekey.web.api import organisations as organisations_api
 from sparekey.web.api import recovery as recovery_api
+from sparekey.web.api import recovery_contacts as recovery_contacts_api
+from sparekey.web.api import support as support_api
 from sparekey.web.middleware import BodyLimit, CrossSiteGuard, HeadAsGet, SecurityHeaders
 from sparekey.web.pages import router as pages
 from sparekey.web.pages.rendering import CsrfFailed, csrf_failed
@@ -53,6 +56,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool 
     app.include_router(secure.router)
     app.include_router(drill.router)
     app.include_router(recovery_api.router)
+    app.include_router(support_api.router)
+    app.include_router(organisations_api.router)
+    app.include_router(recovery_contacts_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

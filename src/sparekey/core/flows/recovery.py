@@ -52,7 +52,7 @@ from sparekey.core.factors import sent_codes as mechanics
 from sparekey.core.factors.codes import compact
 from sparekey.core.factors.contact_points import ContactKind
 from sparekey.core.factors.password import normalise as normalise_password
-from sparekey.core.flows import delivery, notify
+from sparekey.core.flows import delivery, notify, recovery_contacts
 from sparekey.core.models import Client, RecoveryRequest, RecoveryState
 from sparekey.core.policy import Policy
 from sparekey.core.ports import Transaction
@@ -72,12 +72,19 @@ class Proof(enum.StrEnum):
     EMAIL = "email"  # the link sent to a verified e-mail address
     PHONE = "phone"  # the code sent to a verified phone
     PASSWORD = "password"  # the account's current password
+    CONTACT = "contact"  # a recovery contact confirmed it is the owner (recovery_contacts.py)
+    SUPPORT = "support"  # a staff member approved it (support.py)
 
 
-WEIGHTS = {Proof.EMAIL: 1, Proof.PHONE: 1, Proof.PASSWORD: 2}
-THRESHOLD = 2  # the password alone, or the e-mail and the phone together
+WEIGHTS = {Proof.EMAIL: 1, Proof.PHONE: 1, Proof.PASSWORD: 2, Proof.CONTACT: 2, Proof.SUPPORT: 2}
+THRESHOLD = 2  # the password alone, the e-mail and the phone together, a contact, support
 # What shortens the wait, and by how much (the wait is divided); never under a quarter.
-SHORTER_WAITS = ((frozenset({Proof.EMAIL, Proof.PHONE}), 2),)
+SHORTER_WAITS = (
+    (frozenset({Proof.EMAIL, Proof.PHONE}), 2),
+    (frozenset({Proof.CONTACT}), 2),
+    (frozenset({Proof.SUPPORT}), 2),
+    (frozenset({Proof.CONTACT, Proof.EMAIL, Proof.PHONE}), 4),
+)
 OPEN = (RecoveryState.COLLECTING, RecoveryState.WAITING)
 
 
@@ -149,6 +156,7 @@ def dispatch(deps: Deps, request_id: str) -> None:
         events.record(tx, deps.clock, account.id, EventType.RECOVERY_REQUESTED, client)
         if tx.recovery_requests.count_for_account(account.id, since=now - DAY) > MESSAGED_PER_ACCOUNT_DAY:
             return  # the owner is still told, by the notifier; no more links and codes today
+        message_ids += recovery_contacts.ask_all(tx, deps, found, account)
         email_token, code, cancel_token = new_token(), mechanics.generate(), new_token()
         signer = deps.box.signer(SIGNER_PURPOSE)
         tx.recovery_requests.set_secrets(
@@ -241,27 +249,54 @@ def add_evidence(
             proved[Proof.PASSWORD] = password_ok and found.account_id is not None
         if all(proved.values()):
             tx.recovery_requests.release_answer(found.id)
-        if read_state(found, now) in OPEN and any(proved.values()):
-            evidence = {**found.evidence}
-            for proof, ok in proved.items():
-                if ok:
-                    evidence.setdefault(proof.value, now.isoformat())
-            kinds = {Proof(name) for name in evidence if name in Proof.__members__.values()}
-            score = sum(WEIGHTS[kind] for kind in kinds)
-            state, ready_at = found.state, found.ready_at
-            if score >= THRESHOLD:
-                candidate = now + wait_for(kinds, deps.policy)
-                state = RecoveryState.WAITING
-                ready_at = candidate if ready_at is None else min(ready_at, candidate)
-            tx.recovery_requests.set_progress(
-                found.id, state=state.value, evidence=evidence, score=score, ready_at=ready_at
-            )
-            found.state, found.ready_at, found.evidence, found.score = state, ready_at, evidence, score
+        prove(tx, deps, found, {proof for proof, ok in proved.items() if ok})
     if proved.get(Proof.PASSWORD) is False:
         raise InvalidCredentials()
     if not all(proved.values()):
         raise InvalidCode()
     return _answer(found, now)
+
+
+def prove(tx: Transaction, deps: Deps, found: RecoveryRequest, proofs: set[Proof]) -> bool:
+    """Add ``proofs`` to an open request of a real account, inside the caller's transaction
+    (the requester's answers, a recovery contact's confirmation, support's approval): the
+    score, and at ``THRESHOLD`` the wait, which more proofs only shorten. ``found`` is
+    updated; False when nothing new was added (closed, unknown account, already proved)."""
+    now = deps.clock.now()
+    new = {proof for proof in proofs if proof.value not in found.evidence}
+    if not new or found.account_id is None or read_state(found, now) not in OPEN:
+        return False
+    evidence = {**found.evidence, **{proof.value: now.isoformat() for proof in new}}
+    kinds = {Proof(name) for name in evidence if name in Proof.__members__.values()}
+    score = sum(WEIGHTS[kind] for kind in kinds)
+    state, ready_at = found.state, found.ready_at
+    if score >= THRESHOLD:
+        candidate = now + wait_for(kinds, deps.policy)
+        state = RecoveryState.WAITING
+        ready_at = candidate if ready_at is None else min(ready_at, candidate)
+    tx.recovery_requests.set_progress(
+        found.id, state=state.value, evidence=evidence, score=score, ready_at=ready_at
+    )
+    found.state, found.ready_at, found.evidence, found.score = state, ready_at, evidence, score
+    events.record(
+        tx,
+        deps.clock,
+        found.account_id,
+        EventType.RECOVERY_EVIDENCE_ADDED,
+        proofs=sorted(proof.value for proof in new),
+        state=state.value,
+    )
+    return True
+
+
+def deny(tx: Transaction, deps: Deps, found: RecoveryRequest, *, by: str) -> bool:
+    """An open request -> denied (support's decision), inside the caller's transaction."""
+    if not tx.recovery_requests.deny(found.id):
+        return False
+    found.state = RecoveryState.DENIED
+    if found.account_id is not None:
+        events.record(tx, deps.clock, found.account_id, EventType.RECOVERY_DENIED, by=by)
+    return True
 
 
 def cancel(deps: Deps, token: str, *, client: Client | None = None) -> RecoveryState:

@@ -1,0 +1,7 @@
+"""Pages of support (to be written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
