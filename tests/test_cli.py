@@ -128,7 +128,13 @@ def test_jobs_runs_once_for_cron_and_tells_what_it_did(tmp_path: Path) -> None:
         events.record(tx, deps.clock, account.id, EventType.PASSWORD_CHANGED, Client("127.0.0.1"))
     first = run(tmp_path, "jobs")
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout) == {"notified": 1, "reminded": 0, "forgotten": 0, "delivered": 0}
+    assert json.loads(first.stdout) == {
+        "notified": 1,
+        "reminded": 0,
+        "forgotten": 0,
+        "redispatched": 0,
+        "delivered": 0,
+    }
     again = run(tmp_path, "jobs")
     assert json.loads(again.stdout)["notified"] == 0
     listed = json.loads(run(tmp_path, "outbox", "--json").stdout)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 from fastapi.testclient import TestClient
 
 from sparekey.core.clock import FrozenClock
@@ -78,7 +79,7 @@ def test_the_password_alone_waits_then_the_request_reads_ready(owner: ApiUser, c
     assert 'data-state="waiting"' in page and f'<time datetime="{ready_at}">' in page
     clock.advance(seconds=WAIT.total_seconds())
     ready = owner.http.get(f"/recovery/{request_id}").text
-    assert 'data-state="ready"' in ready and "enrolling a new way in" in ready
+    assert 'data-state="ready"' in ready and "Set up a new way in" in ready
 
 
 def test_a_wrong_code_shows_an_error_and_the_form_again(owner: ApiUser) -> None:
@@ -103,7 +104,7 @@ def test_cancelled_and_denied_requests_say_so(owner: ApiUser, clock: FrozenClock
     other, _page = start_page(owner.http, "nobody-by-this-name")
     clock.advance(days=1)
     page = owner.http.get(f"/recovery/{other}").text
-    assert 'data-state="denied"' in page and "not enough proof arrived in time" in page
+    assert 'data-state="denied"' in page and "the time to finish it ran out" in page
     missing = owner.http.get("/recovery/no-such-request")
     assert missing.status_code == 404 and 'role="alert"' in missing.text
 
@@ -135,3 +136,78 @@ def test_the_login_and_code_pages_link_to_recovery(owner: ApiUser) -> None:
     )
     assert signed.status_code == 200 and signed.url.path == "/login/code", signed.url
     assert re.search(r'<a href="/recovery"[^>]*>I can(&#39;|\')t use any of these</a>', signed.text)
+
+
+def _html_text(page: str, element_id: str) -> str:
+    found = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', page)
+    assert found, element_id
+    return found.group(1).strip()
+
+
+def _ready_page(owner: ApiUser, clock: FrozenClock, **headers: str) -> tuple[str, str]:
+    request_id, page = start_page(owner.http, "alice", **headers)
+    prove(owner.http, request_id, page, password=owner.password)
+    clock.advance(seconds=WAIT.total_seconds())
+    return request_id, owner.http.get(f"/recovery/{request_id}", headers=headers).text
+
+
+def test_the_completion_pages_lead_to_the_new_sheet_signed_in(owner: ApiUser, clock: FrozenClock) -> None:
+    old_token = owner.token
+    request_id, page = _ready_page(owner, clock)
+    assert 'id="recovery-completion-form"' in page and "Set up a new way in" in page
+    enrol = owner.http.post(f"/recovery/{request_id}/completion", data={"csrf_token": csrf(page)})
+    assert enrol.status_code == 200 and 'class="qr"' in enrol.text and "<svg" in enrol.text
+    secret = _html_text(enrol.text, "totp-secret")
+    token = re.search(r'name="completion_token" value="([^"]+)"', enrol.text).group(1)  # type: ignore[union-attr]
+
+    # A wrong code: the same page again, the same key, and a plain error.
+    form = {"csrf_token": csrf(enrol.text), "completion_token": token}
+    wrong = owner.http.post(f"/recovery/{request_id}/complete", data={**form, "code": "000000"})
+    assert wrong.status_code == 400 and 'role="alert"' in wrong.text
+    assert _html_text(wrong.text, "totp-secret") == secret
+
+    done = owner.http.post(
+        f"/recovery/{request_id}/complete", data={**form, "code": pyotp.TOTP(secret).at(clock.now())}
+    )
+    assert done.status_code == 200, done.text
+    assert "<h1>Your account is recovered</h1>" in done.text
+    codes = re.search(r'<textarea id="codes-text"[^>]*>([^<]*)</textarea>', done.text).group(1).split()  # type: ignore[union-attr]
+    assert len(codes) == 10
+    # Signed in by the completion: the sheet's own forms work in the new session.
+    download = owner.http.post(
+        "/security/backup-codes/sheet.txt", data={"csrf_token": csrf(done.text), "codes": codes}
+    )
+    assert download.status_code == 200 and codes[0] in download.text
+    assert owner.http.get("/security").status_code == 200
+    assert owner.http.get("/api/v1/me", headers={"Authorization": f"Bearer {old_token}"}).status_code == 401
+    assert 'data-state="completed"' in owner.http.get(f"/recovery/{request_id}").text
+
+
+def test_the_completion_pages_in_japanese(owner: ApiUser, clock: FrozenClock) -> None:
+    ja = {"Accept-Language": "ja"}
+    request_id, page = _ready_page(owner, clock, **ja)
+    assert "新しいサインイン方法を設定する" in page
+    enrol = owner.http.post(f"/recovery/{request_id}/completion", data={"csrf_token": csrf(page)}, headers=ja)
+    assert "復旧を完了する" in enrol.text and "新しいパスワード（任意）" in enrol.text
+    secret = _html_text(enrol.text, "totp-secret")
+    token = re.search(r'name="completion_token" value="([^"]+)"', enrol.text).group(1)  # type: ignore[union-attr]
+    done = owner.http.post(
+        f"/recovery/{request_id}/complete",
+        data={
+            "csrf_token": csrf(enrol.text),
+            "completion_token": token,
+            "code": pyotp.TOTP(secret).at(clock.now()),
+        },
+        headers=ja,
+    )
+    assert "<h1>アカウントが復旧されました</h1>" in done.text
+
+
+def test_a_forged_completion_token_shows_the_state_not_a_key(owner: ApiUser, clock: FrozenClock) -> None:
+    request_id, page = _ready_page(owner, clock)
+    forged = owner.http.post(
+        f"/recovery/{request_id}/complete",
+        data={"csrf_token": csrf(page), "completion_token": "forged", "code": "123456"},
+    )
+    assert forged.status_code == 401 and 'id="totp-secret"' not in forged.text
+    assert 'data-state="ready"' in forged.text  # the request is untouched

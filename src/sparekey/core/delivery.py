@@ -29,6 +29,7 @@ class MessageKind(enum.StrEnum):
     NOTICE = "notice"  # params: notice (a NotificationType), username, when, device, ip, links, details
     REMINDER = "reminder"  # params: username, security_url, set_number, set_date, remaining, phones
     RECOVERY = "recovery"  # params: code, minutes, cancel_url; by e-mail: username, link, cancel_url
+    RECOVERY_CONTACT_ASK = "recovery_contact_ask"  # by e-mail to a recovery contact: username, page_url
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,55 @@ class CannotMute(SparekeyError):
 
     code = "cannot_mute"
     status = 422
+
+
+class RecoveryNotReady(SparekeyError):
+    """Completing a recovery that is not ready (still collecting or waiting, or ended)."""
+
+    code = "recovery_not_ready"
+    status = 409
+
+
+class OrgRoleRequired(SparekeyError):
+    """A member of the organisation whose role does not allow this. details: role (the one needed)."""
+
+    code = "org_role_required"
+    status = 403
+
+
+class OrgNeedsOwner(SparekeyError):
+    """The change would leave the organisation without an owner."""
+
+    code = "org_needs_owner"
+    status = 409
+
+
+class TwoFactorRequired(SparekeyError):
+    """The session was made for an account that an organisation requires to use two-step
+    verification: it may only set up a second factor. details: organisations, enrol_url."""
+
+    code = "two_factor_required"
+    status = 403
+
+
+class StaffOnly(SparekeyError):
+    """The support console: a signed-in staff member (role ``support``) whose session was
+    made with two factors. Anyone else learns nothing about what they asked for."""
+
+    code = "staff_only"
+    status = 403
+
+
+class RequestClosed(SparekeyError):
+    """A decision on a recovery request that is no longer open (or, details ``reason``
+    ``unknown_account``, that can never be approved)."""
+
+    code = "request_closed"
+    status = 409
+
+
+class TooManyContacts(SparekeyError):
+    """The owner already named the most recovery contacts allowed. details: maximum."""
+
+    code = "too_many_contacts"
+    status = 409

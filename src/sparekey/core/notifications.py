@@ -26,6 +26,7 @@ class NotificationType(enum.StrEnum):
     PASSWORD_CHANGED = "password_changed"
     RATE_LIMITED = "rate_limited"
     RECOVERY_REQUESTED = "recovery_requested"
+    RECOVERY_APPROVED = "recovery_approved"
     RECOVERY_CONTACT_ASKED = "recovery_contact_asked"
     RECOVERY_CONTACT_ANSWERED = "recovery_contact_answered"
     # Told at once on every channel by the flow itself (notify.tell_everywhere), before the
@@ -41,6 +42,7 @@ CRITICAL = frozenset(
         NotificationType.TWO_FACTOR_DISABLED,
         NotificationType.PASSWORD_CHANGED,
         NotificationType.RECOVERY_REQUESTED,
+        NotificationType.RECOVERY_APPROVED,
         NotificationType.RECOVERY_CONTACT_ASKED,
         NotificationType.RECOVERY_CONTACT_ANSWERED,
         NotificationType.RECOVERY_COMPLETED,

@@ -23,7 +23,13 @@ from sparekey.core.models import (
     KeyCeremony,
     KnownClient,
     LoginFlow,
+    Organisation,
+    OrganisationInvitation,
+    OrganisationMember,
     QueuedMessage,
+    RecoveryAction,
+    RecoveryContact,
+    RecoveryContactAsk,
     RecoveryRequest,
     SecurityKey,
     SentCode,
@@ -104,6 +110,11 @@ class Sessions(Protocol):
     def delete(self, session_id: str) -> None: ...
     def delete_for_account(self, account_id: str, *, except_id: str | None = None) -> int:
         """End the account's sessions (but ``except_id``); how many ended."""
+        ...
+
+    def set_restriction(self, session_id: str, restriction: str | None) -> None: ...
+    def lift_restrictions(self, account_id: str) -> int:
+        """Every session of the account may do anything again; how many were restricted."""
         ...
 
 
@@ -377,10 +388,8 @@ class RecoveryRequests(Protocol):
         """Set ``support_requested_at``, ``support_statement`` or ``support_question``."""
         ...
 
-    def set_completion_token(self, request_id: str, token_hash: str) -> None: ...
-    def by_completion_token_hash(self, token_hash: str) -> RecoveryRequest | None: ...
-    def start_completion(self, request_id: str, at: datetime) -> bool:
-        """The completion's single use, taken once (waiting, never started)."""
+    def set_completion_token(self, request_id: str, token_hash: str, at: datetime) -> None:
+        """A new completion token (keyed hash) replaces the previous one."""
         ...
 
     def complete(self, request_id: str, at: datetime) -> bool:
@@ -395,19 +404,143 @@ class RecoveryRequests(Protocol):
 
 
 class RecoveryActions(Protocol):
-    """The audit trail of recovery requests (core/flows/support.py)."""
+    """The audit trail of recovery requests (core/flows/support.py), and the support
+    console's reading of requests and of what an account has seen."""
+
+    def add(self, action: RecoveryAction) -> None: ...
+    def for_request(self, request_id: str) -> list[RecoveryAction]:
+        """Oldest first."""
+        ...
+
+    def count(self, request_id: str, *, action: str) -> int: ...
+    def queue(self, *, open_only: bool, limit: int) -> list[tuple[RecoveryRequest, str | None, int]]:
+        """Requests whose requester asked support, newest first (only stored collecting or
+        waiting ones with ``open_only``), each with its account's username (None for an
+        unknown username) and how many actions its trail holds."""
+        ...
+
+    def username_of(self, request_id: str) -> str | None: ...
+    def seen_clients(self, account_id: str, *, limit: int) -> tuple[set[str], set[str]]:
+        """``(addresses, user agents)`` the account's owner used: its sessions, trusted
+        devices and successful sign-ins (the newest ``limit`` of those)."""
+        ...
 
 
 class Roles(Protocol):
     """Staff roles granted by the operator (``sparekey admin grant-role``)."""
 
+    def grant(self, account_id: str, role: str, *, at: datetime) -> bool:
+        """True if the account did not have the role yet."""
+        ...
+
+    def revoke(self, account_id: str, role: str) -> bool:
+        """True if the account had the role."""
+        ...
+
+    def for_account(self, account_id: str) -> list[str]:
+        """The account's roles, sorted."""
+        ...
+
+    def has(self, account_id: str, role: str) -> bool: ...
+
 
 class Organisations(Protocol):
-    """Organisations, their members and invitations (core/flows/organisations.py)."""
+    """Organisations, their members and invitations (core/flows/organisations.py).
+
+    Changes to one organisation's members run under ``Locks.hold("organisation:<id>")``; the
+    statements that must keep an owner check it themselves as well."""
+
+    def add(self, organisation: Organisation) -> None: ...
+    def get(self, organisation_id: str) -> Organisation | None: ...
+    def set_policy(
+        self,
+        organisation_id: str,
+        *,
+        require_two_factor: bool,
+        grace_days: int,
+        required_since: datetime | None,
+    ) -> None: ...
+    def add_member(self, member: OrganisationMember) -> bool:
+        """Insert unless the account already belongs to it: True if this call added it."""
+        ...
+
+    def member(self, organisation_id: str, account_id: str) -> OrganisationMember | None: ...
+    def members(self, organisation_id: str) -> list[tuple[OrganisationMember, Account]]:
+        """Every member with their account, owners first, then by username."""
+        ...
+
+    def memberships(self, account_id: str) -> list[tuple[Organisation, OrganisationMember]]:
+        """The account's organisations, by name."""
+        ...
+
+    def set_role(self, organisation_id: str, account_id: str, role: str) -> bool:
+        """Change a member's role unless that would leave no owner: True if it was changed."""
+        ...
+
+    def remove_member(self, organisation_id: str, account_id: str) -> bool:
+        """Remove a member unless the last owner: True if removed."""
+        ...
+
+    def add_invitation(self, invitation: OrganisationInvitation) -> None: ...
+    def open_invitation(
+        self, organisation_id: str, account_id: str, now: datetime
+    ) -> OrganisationInvitation | None:
+        """The account's unanswered, unexpired invitation to the organisation, if any."""
+        ...
+
+    def invitations_for(
+        self, account_id: str, now: datetime
+    ) -> list[tuple[OrganisationInvitation, Organisation]]:
+        """The account's unanswered, unexpired invitations, newest first."""
+        ...
+
+    def get_invitation(self, invitation_id: str) -> OrganisationInvitation | None: ...
+    def answer_invitation(self, invitation_id: str, account_id: str, *, accepted: bool, at: datetime) -> bool:
+        """``UPDATE ... WHERE answered_at IS NULL AND expires_at > at`` for the invitee:
+        True for the one answer that counts."""
+        ...
+
+    def requiring_two_factor(self, account_id: str) -> list[tuple[Organisation, OrganisationMember]]:
+        """The account's organisations that require two-step verification."""
+        ...
 
 
 class RecoveryContacts(Protocol):
     """Recovery contacts and the asks made of them (core/flows/recovery_contacts.py)."""
+
+    def add(self, contact: RecoveryContact) -> bool:
+        """False (and nothing added) when the owner already named that account."""
+        ...
+
+    def get(self, contact_id: str) -> RecoveryContact | None: ...
+    def for_owner(self, account_id: str) -> list[tuple[RecoveryContact, str]]:
+        """The owner's contacts, oldest first, each with the contact's username."""
+        ...
+
+    def naming(self, contact_account_id: str) -> list[tuple[RecoveryContact, str]]:
+        """Who named this account, oldest first, each with the owner's username."""
+        ...
+
+    def accept(self, contact_id: str, at: datetime) -> bool:
+        """pending -> accepted, atomically; True if this call accepted it."""
+        ...
+
+    def delete(self, contact_id: str) -> bool:
+        """True if this call deleted it (its asks go with it)."""
+        ...
+
+    def add_ask(self, ask: RecoveryContactAsk) -> None: ...
+    def get_ask(self, ask_id: str) -> RecoveryContactAsk | None: ...
+    def unanswered_asks(self, contact_account_id: str) -> list[RecoveryContactAsk]:
+        """The asks to this account not answered yet, oldest first."""
+        ...
+
+    def answer(self, ask_id: str, *, contact_account_id: str, answer: str, at: datetime) -> bool:
+        """Record the answer of an unanswered ask to ``contact_account_id``, atomically
+        (``UPDATE ... WHERE answer IS NULL``); True for the one call that answered it."""
+        ...
+
+    def asks_for_request(self, request_id: str) -> list[RecoveryContactAsk]: ...
 
 
 class Locks(Protocol):

@@ -105,6 +105,12 @@ NOTICES: dict[str, tuple[str, str]] = {
         "%(issuer)s: someone asked to recover your account",
         "Someone asked to recover your account %(username)s.",
     ),
+    "recovery_approved": (
+        "%(issuer)s: support approved a recovery of your account",
+        "Our support team approved a request to recover your account %(username)s. Unless it is "
+        "cancelled, the person who asked can set up a new way to sign in when the wait ends. "
+        "If it was not you, cancel it with the link in the first message, or just sign in.",
+    ),
     "recovery_contact_asked": (
         "%(issuer)s: a recovery contact was asked about your account",
         "Your recovery contact %(contact)s was asked to confirm that the person recovering "
@@ -160,6 +166,17 @@ RECOVERY_LINES = (
     "Signing in to your account normally also cancels it.",
     "Not you? Cancel: %(cancel_url)s",
 )
+# A recovery contact is asked (core/flows/recovery_contacts.py): who is recovering, and where
+# to answer after signing in. No link that acts, no code, nothing else of the owner's account.
+CONTACT_ASK_LINES = (
+    "%(issuer)s: %(username)s is trying to recover their account",
+    "%(username)s named you as a recovery contact, and someone is now trying to recover their "
+    "account, saying they lost every way to sign in.",
+    "If %(username)s asked you themselves, by a way you trust (in person, a call on a number you "
+    "know), sign in and answer on your security page: %(page_url)s",
+    "If they did not ask you, or you are not sure, answer that you do not know. "
+    "Never confirm because of a message or a call you did not expect.",
+)
 VALIDITY = "The code works for %(minutes)s minutes, and only once."
 FOOTER = "This message was sent automatically by %(issuer)s."
 ONCE_MORE = "Once more, the code is:"
@@ -172,6 +189,7 @@ _jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefi
 def texts() -> set[str]:
     """Every English text a message can contain: each needs a Japanese translation."""
     found = {VALIDITY, FOOTER, ONCE_MORE, *NOTICE_LINES, *REMINDER_LINES, *RECOVERY_LINES, *FACTORS.values()}
+    found.update(CONTACT_ASK_LINES)
     for wording in WORDINGS.values():
         found.update(astuple(wording))
     for subject, what in NOTICES.values():
@@ -202,6 +220,8 @@ class TemplateComposer:
             return self._reminder(channel, to, language, values)
         if kind is MessageKind.RECOVERY and "link" in params:
             return self._recovery_link(channel, to, language, values)
+        if kind is MessageKind.RECOVERY_CONTACT_ASK:
+            return self._contact_ask(channel, to, language, values)
         wording = WORDINGS[kind]
 
         subject = say(wording.subject)
@@ -276,6 +296,20 @@ class TemplateComposer:
         subject = say(WORDINGS[MessageKind.RECOVERY].subject)
         what, prove, not_you, sign_in, _sms = (say(line) for line in RECOVERY_LINES)
         lines = [what, "", prove, str(values["link"]), "", not_you, str(values["cancel_url"]), sign_in]
+        text = "\n".join([*lines, "", "-- ", say(FOOTER)]) + "\n"
+        html = _jinja.get_template("notice_email.html").render(
+            language=language, subject=subject, lines=lines, footer=say(FOOTER)
+        )
+        return Message(channel, to, language, subject, text, html=html)
+
+    def _contact_ask(self, channel: Channel, to: str, language: str, values: dict[str, Any]) -> Message:
+        """To a recovery contact: who is recovering and where to answer; nothing that acts."""
+
+        def say(text: str) -> str:
+            return translate(language, text, **values)
+
+        subject, what, answer, unsure = (say(line) for line in CONTACT_ASK_LINES)
+        lines = [what, "", answer, "", unsure]
         text = "\n".join([*lines, "", "-- ", say(FOOTER)]) + "\n"
         html = _jinja.get_template("notice_email.html").render(
             language=language, subject=subject, lines=lines, footer=say(FOOTER)

@@ -425,6 +425,16 @@ class SqlSessions(_Repo):
             query = query.where(t.sessions.c.id != except_id)
         return int(self.conn.execute(query).rowcount)
 
+    def set_restriction(self, session_id: str, restriction: str | None) -> None:
+        self.conn.execute(
+            update(t.sessions).where(t.sessions.c.id == session_id).values(restriction=restriction)
+        )
+
+    def lift_restrictions(self, account_id: str) -> int:
+        c = t.sessions.c
+        query = update(t.sessions).where(c.account_id == account_id, c.restriction.is_not(None))
+        return int(self.conn.execute(query.values(restriction=None)).rowcount)
+
 
 class SqlLoginFlows(_Repo):
     def add(self, flow: LoginFlow) -> None:
@@ -1066,31 +1076,13 @@ class SqlRecoveryRequests(_Repo):
         c = t.recovery_requests.c
         self.conn.execute(update(t.recovery_requests).where(c.id == request_id).values(**values))
 
-    def set_completion_token(self, request_id: str, token_hash: str) -> None:
+    def set_completion_token(self, request_id: str, token_hash: str, at: datetime) -> None:
         c = t.recovery_requests.c
         self.conn.execute(
-            update(t.recovery_requests).where(c.id == request_id).values(completion_token_hash=token_hash)
-        )
-
-    def by_completion_token_hash(self, token_hash: str) -> RecoveryRequest | None:
-        c = t.recovery_requests.c
-        row = self.conn.execute(
-            select(t.recovery_requests).where(c.completion_token_hash == token_hash)
-        ).first()
-        return self._request(row) if row else None
-
-    def start_completion(self, request_id: str, at: datetime) -> bool:
-        c = t.recovery_requests.c
-        result = self.conn.execute(
             update(t.recovery_requests)
-            .where(
-                c.id == request_id,
-                c.state == RecoveryState.WAITING.value,
-                c.completion_started_at.is_(None),
-            )
-            .values(completion_started_at=at)
+            .where(c.id == request_id)
+            .values(completion_token_hash=token_hash, completion_started_at=at)
         )
-        return result.rowcount == 1
 
     def complete(self, request_id: str, at: datetime) -> bool:
         c = t.recovery_requests.c

@@ -34,9 +34,17 @@ ERROR_MESSAGES: dict[str, str] = {
     "registration_expired": "Adding the key took too long. Start again.",
     "key_exists": "This key is already registered.",
     "cannot_mute": "Messages about critical changes cannot be turned off.",
+    "staff_only": "Only support staff signed in with two-step verification can do this.",
+    "request_closed": "This recovery request is closed: it can no longer be decided.",
     "csrf_failed": "The form expired or came from another site. Reload the page and try again.",
     "method_not_allowed": "This method is not allowed here.",
     "internal_error": "Something went wrong on our side. Nothing was changed; try again.",
+    "too_many_contacts": "You already have %(maximum)s recovery contacts: remove one first.",
+    "org_role_required": "Your role in this organisation does not allow this.",
+    "org_needs_owner": "An organisation always keeps an owner: make someone else an owner first.",
+    "two_factor_required": "Your organisation requires two-step verification. "
+    "Set up a second factor on your security page to continue.",
+    "recovery_not_ready": "This recovery cannot be completed now: see its state on its page.",
 }
 
 CLOCK_DIRECTION: dict[str, str] = {

@@ -130,3 +130,121 @@ def test_unknown_ids_and_tokens_are_not_found(deps: Deps) -> None:
             recovery.status(deps, bad)
         with pytest.raises(NotFound):
             recovery.cancel(deps, bad)
+
+
+def test_the_jobs_send_what_a_lost_background_task_never_sent(
+    deps: Deps, person: Person, clock: FrozenClock
+) -> None:
+    """The server stopped between the answer and its background task: the jobs dispatch the
+    request once it is a little old, once, and never an unknown username's."""
+    from sparekey.core.flows import jobs
+
+    lost = recovery.request(deps, username=person.username, client=ASKER, language="en")
+    recovery.request(deps, username="nobody", client=ASKER, language="en")
+    assert jobs.redispatch_recoveries(deps) == 0  # too fresh: its own task may still run
+    clock.advance(seconds=jobs.DISPATCH_GRACE.total_seconds() + 1)
+    assert jobs.redispatch_recoveries(deps) == 1
+    assert stored(deps, lost).dispatched_at is not None  # type: ignore[attr-defined]
+    assert jobs.redispatch_recoveries(deps) == 0
+    with deps.store.transaction() as tx:
+        requested = tx.events.for_account(person.id, types=[EventType.RECOVERY_REQUESTED])
+    assert len(requested) == 1
+
+
+def test_old_requests_are_forgotten_by_the_jobs(deps: Deps, person: Person, clock: FrozenClock) -> None:
+    from sparekey.core.flows import jobs
+
+    old = ask(deps, person.username)
+    clock.advance(seconds=(jobs.KEEP_RECOVERY_REQUESTS - timedelta(days=1)).total_seconds())
+    recent = ask(deps, person.username)
+    jobs.forget_expired(deps)
+    assert stored(deps, old) is not None
+    clock.advance(seconds=timedelta(days=2).total_seconds())
+    jobs.forget_expired(deps)
+    assert stored(deps, old) is None and stored(deps, recent) is not None
+
+
+PHONE_BROWSER = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Mobile Safari/537.36"
+)
+
+
+def signed_in_from_a_phone(deps: Deps, person: Person) -> sign_in.Authenticated:
+    result = sign_in.start(
+        deps,
+        username=person.username,
+        password=person.password,
+        client=Client("192.0.2.7", PHONE_BROWSER),
+    )
+    assert isinstance(result, sign_in.Authenticated)
+    return result
+
+
+def test_facts_about_the_account_prove_together(deps: Deps, person: Person, clock: FrozenClock) -> None:
+    """The month it was made (one either way) and a browser and system it signed in from."""
+    signed_in_from_a_phone(deps, person)
+    made = clock.now()
+    clock.advance(seconds=timedelta(days=40).total_seconds())
+    request_id = ask(deps)
+    wrong_month = f"{made.year - 1}-{made.month:02d}"
+    with pytest.raises(InvalidCredentials):
+        recovery.add_evidence(deps, request_id, created_month=wrong_month, recent_device="Chrome on Android")
+    with pytest.raises(InvalidCredentials):  # the right month, a device it never used
+        recovery.add_evidence(deps, request_id, created_month=f"{made:%Y-%m}", recent_device="Safari on iOS")
+    assert stored(deps, request_id).evidence == {}  # type: ignore[attr-defined]
+    with pytest.raises(ValidationFailed):  # one fact alone is not an answer
+        recovery.add_evidence(deps, request_id, created_month=f"{made:%Y-%m}")
+    state, _ = recovery.add_evidence(
+        deps, request_id, created_month=f"{made:%Y-%m}", recent_device="chrome on my android phone"
+    )
+    assert state is RecoveryState.COLLECTING and "facts" in stored(deps, request_id).evidence  # type: ignore[attr-defined]
+    state, ready_at = recovery.add_evidence(deps, request_id, password=person.password)
+    assert state is RecoveryState.WAITING and ready_at == clock.now() + WAIT
+
+
+def test_facts_for_an_unknown_username_are_simply_wrong(
+    deps: Deps, person: Person, clock: FrozenClock
+) -> None:
+    signed_in_from_a_phone(deps, person)
+    request_id = ask(deps, "nobody")
+    with pytest.raises(InvalidCredentials):
+        recovery.add_evidence(
+            deps, request_id, created_month=f"{clock.now():%Y-%m}", recent_device="Chrome on Android"
+        )
+
+
+def test_a_request_from_a_browser_that_signed_in_before_starts_with_that_proof(
+    deps: Deps, person: Person
+) -> None:
+    from sparekey.core.flows import accounts
+
+    client_token = signed_in_from_a_phone(deps, person).client_token
+    known = recovery.request(
+        deps, username=person.username, client=ASKER, language="en", client_tokens=[client_token]
+    )
+    assert set(stored(deps, known).evidence) == {"device"}  # type: ignore[attr-defined]
+    assert stored(deps, known).state is RecoveryState.COLLECTING  # type: ignore[attr-defined]  # 1 < 2
+
+    # The same token asks nothing of another account, nor does a forged one.
+    accounts.register(deps, username="bob", password="another long passphrase")
+    for username, tokens in (("bob", [client_token]), (person.username, ["forged.token"])):
+        other = recovery.request(deps, username=username, client=ASKER, language="en", client_tokens=tokens)
+        assert stored(deps, other).evidence == {}  # type: ignore[attr-defined]
+    unknown = recovery.request(
+        deps, username="nobody", client=ASKER, language="en", client_tokens=[client_token]
+    )
+    assert stored(deps, unknown).evidence == {}  # type: ignore[attr-defined]
+
+
+def test_a_request_support_was_asked_about_stays_open_for_their_decision(
+    deps: Deps, person: Person, clock: FrozenClock
+) -> None:
+    asked, alone = ask(deps), ask(deps)
+    with deps.store.transaction() as tx:
+        tx.recovery_requests.set_support(asked, support_requested_at=clock.now(), support_statement="help")
+    clock.advance(seconds=recovery.COLLECTING.total_seconds())
+    assert recovery.status(deps, alone) == (RecoveryState.DENIED, None)
+    assert recovery.status(deps, asked) == (RecoveryState.COLLECTING, None)
+    clock.advance(seconds=recovery.SUPPORT_WINDOW.total_seconds())
+    assert recovery.status(deps, asked) == (RecoveryState.DENIED, None)

@@ -21,12 +21,12 @@ from sparekey.core.ports import Transaction
 
 MAX_TOKEN_LENGTH = 128
 MAX_TOKENS = 5  # tokens looked at per sign-in (a browser may keep one per account)
-_PURPOSE = "client-token"
+PURPOSE = "client-token"
 _TOUCH_EVERY = timedelta(days=1)
 
 
 def token_for(deps: Deps, client_id: str, account_id: str) -> str:
-    return f"{client_id}.{deps.box.signer(_PURPOSE).sign(f'{client_id}|{account_id}')}"
+    return f"{client_id}.{deps.box.signer(PURPOSE).sign(f'{client_id}|{account_id}')}"
 
 
 def recognise(
@@ -40,7 +40,7 @@ def recognise(
     for token in tokens[:MAX_TOKENS]:
         if isinstance(token, str) and len(token) <= MAX_TOKEN_LENGTH:
             client_id, _, tag = token.partition(".")
-            if deps.box.signer(_PURPOSE).verify(f"{client_id}|{account.id}", tag):
+            if deps.box.signer(PURPOSE).verify(f"{client_id}|{account.id}", tag):
                 claimed[client_id] = token
     if not claimed:
         return None

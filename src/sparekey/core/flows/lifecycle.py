@@ -5,7 +5,7 @@
   codes without 2FA.
 - Turning 2FA off removes every factor and ends the set.
 - When credentials change (``credentials_changed``: the password changed, a factor was
-  removed, 2FA turned off; next: secure-my-account and a completed recovery), every sign-in
+  removed, 2FA turned off, secure-my-account, a completed recovery), every sign-in
   in progress ends (it was started under the old credentials) and every trusted device is
   revoked (it was trusted under them); the session that made the change may end the others.
   This is the one place for what follows a change of credentials.
@@ -34,6 +34,7 @@ def factor_confirmed(
 ) -> IssuedSet | None:
     """Record the new factor; the first one turns 2FA on and returns backup-code set #N."""
     events.record(tx, deps.clock, account.id, EventType.FACTOR_ADDED, client, factor=factor, name=name)
+    tx.sessions.lift_restrictions(account.id)  # an organisation's "set up a second factor" is done
     if account.two_factor_enabled:
         return None
     tx.accounts.set_two_factor(account.id, True)
@@ -68,6 +69,22 @@ def credentials_changed(
     if end_other_sessions_than is not None:
         ended = tx.sessions.delete_for_account(account_id, except_id=end_other_sessions_than)
     return Ended(devices_revoked=revoked, sessions_ended=ended)
+
+
+def replace_every_factor(
+    tx: Transaction, deps: Deps, account: Account, client: Client, *, reason: str
+) -> Ended:
+    """Before new ways in replace the old ones (a completed recovery): every factor goes
+    (each recording its removal) with the backup codes, 2FA is off until the caller
+    confirms a new factor, and every sign-in in progress, trusted device and session ends."""
+    for factor in second_factors.REGISTRY:
+        factor.remove_all(tx, deps, account, client)
+    tx.accounts.set_two_factor(account.id, False)
+    account.two_factor_enabled = False
+    ended = credentials_changed(tx, deps, account.id, reason=reason, client=client)
+    return Ended(
+        devices_revoked=ended.devices_revoked, sessions_ended=tx.sessions.delete_for_account(account.id)
+    )
 
 
 def factor_removed(

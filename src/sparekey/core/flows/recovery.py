@@ -4,13 +4,16 @@ A recovery request is a saved flow with an id, an expiry and a state::
 
     request ─> collecting ──(proofs reach THRESHOLD)──> waiting ──(ready_at passes)──> ready*
                   │  │                                    │  ▲                             │
-                  │  │                                    └──┘ more proofs: a shorter wait  └─> completed
-                  │  └──(24 h without enough proof)──> denied*                                 (next slice)
-                  └───────────(cancel link; the owner signs in normally)──> cancelled <──── waiting, ready*
+                  │  │                                    └──┘ more proofs: a shorter wait  ├─> completed (1)
+                  │  └──(24 h without enough proof)──> denied* <──(24 h after ready_at)─────┘
+                  ├───────────(cancel link; the owner signs in normally)──> cancelled <──── waiting, ready*
+                  └───────────(support denies; collecting or waiting)──> denied
 
-    * read, never stored: a collecting request past ``expires_at`` reads as denied, a
-      waiting one past ``ready_at`` as ready. (A stored ``denied`` is the support
-      console's, next slice.)
+    * read, never stored: a collecting request past ``expires_at`` reads as denied (unless
+      support was asked to review it: then after ``SUPPORT_WINDOW``), a
+      waiting one past ``ready_at`` as ready, and past ``ready_at + COMPLETION_WINDOW``
+      as denied. A stored ``denied`` is support's decision (support.py).
+    (1) recovery_completion.py
 
 Rules, in order:
 
@@ -27,6 +30,9 @@ Rules, in order:
   6-digit code (that works for ``sent_code_seconds``). Only keyed hashes of the three
   secrets are stored. At most
   ``MESSAGED_PER_ACCOUNT_DAY`` requests a day write to an account's contact points.
+* Proofs (``Proof``, ``WEIGHTS``): the e-mail link, the phone code, the device the request
+  came from and facts about the account (``recovery_facts.py``), the password; and from
+  elsewhere, through ``prove``: a recovery contact's confirmation, support's approval.
 * ``add_evidence``: each answer is counted as wrong before it is checked
   (``MAX_WRONG_ANSWERS`` per request, then ``429``) and released when right. A password
   costs one argon2 verify whatever the case. Each proof adds its weight to the score;
@@ -40,6 +46,8 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sparekey.core import events, usernames
@@ -52,7 +60,7 @@ from sparekey.core.factors import sent_codes as mechanics
 from sparekey.core.factors.codes import compact
 from sparekey.core.factors.contact_points import ContactKind
 from sparekey.core.factors.password import normalise as normalise_password
-from sparekey.core.flows import delivery, notify, recovery_contacts
+from sparekey.core.flows import delivery, notify, recovery_contacts, recovery_facts
 from sparekey.core.models import Client, RecoveryRequest, RecoveryState
 from sparekey.core.policy import Policy
 from sparekey.core.ports import Transaction
@@ -61,6 +69,8 @@ from sparekey.i18n import LANGUAGES
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 COLLECTING = DAY  # a request must be proved within this
+SUPPORT_WINDOW = timedelta(days=14)  # a collecting request support was asked about stays open
+COMPLETION_WINDOW = DAY  # after ready_at, it can be completed this long (recovery_completion.py)
 REQUESTS_PER_ADDRESS_HOUR = 30
 MAX_WRONG_ANSWERS = 5
 MESSAGED_PER_ACCOUNT_DAY = 5
@@ -72,12 +82,22 @@ class Proof(enum.StrEnum):
     EMAIL = "email"  # the link sent to a verified e-mail address
     PHONE = "phone"  # the code sent to a verified phone
     PASSWORD = "password"  # the account's current password
+    DEVICE = "device"  # asked from a browser the account trusts or signed in from (recovery_facts.py)
+    FACTS = "facts"  # when the account was made and a device it signed in from lately
     CONTACT = "contact"  # a recovery contact confirmed it is the owner (recovery_contacts.py)
     SUPPORT = "support"  # a staff member approved it (support.py)
 
 
-WEIGHTS = {Proof.EMAIL: 1, Proof.PHONE: 1, Proof.PASSWORD: 2, Proof.CONTACT: 2, Proof.SUPPORT: 2}
-THRESHOLD = 2  # the password alone, the e-mail and the phone together, a contact, support
+WEIGHTS = {
+    Proof.EMAIL: 1,
+    Proof.PHONE: 1,
+    Proof.DEVICE: 1,
+    Proof.FACTS: 1,
+    Proof.PASSWORD: 2,
+    Proof.CONTACT: 2,
+    Proof.SUPPORT: 2,
+}
+THRESHOLD = 2  # the password alone, a contact, support, or two of the others
 # What shortens the wait, and by how much (the wait is divided); never under a quarter.
 SHORTER_WAITS = (
     (frozenset({Proof.EMAIL, Proof.PHONE}), 2),
@@ -97,9 +117,12 @@ def wait_for(proved: set[Proof], policy: Policy) -> timedelta:
 def read_state(request: RecoveryRequest, now: datetime) -> RecoveryState:
     """The state as the outside sees it (the diagram's starred states are read, not stored)."""
     if request.state is RecoveryState.COLLECTING and now >= request.expires_at:
-        return RecoveryState.DENIED
+        # Support was asked to review it: it stays open for their decision (SUPPORT_WINDOW).
+        asked = request.support_requested_at
+        if asked is None or now >= max(asked, request.expires_at) + SUPPORT_WINDOW:
+            return RecoveryState.DENIED
     if request.state is RecoveryState.WAITING and request.ready_at is not None and now >= request.ready_at:
-        return RecoveryState.READY
+        return RecoveryState.READY if now < request.ready_at + COMPLETION_WINDOW else RecoveryState.DENIED
     return request.state
 
 
@@ -108,15 +131,25 @@ def _answer(request: RecoveryRequest, now: datetime) -> tuple[RecoveryState, dat
     return state, request.ready_at if state in (RecoveryState.WAITING, RecoveryState.READY) else None
 
 
-def _get(tx: Transaction, request_id: str) -> RecoveryRequest:
+def get(tx: Transaction, request_id: str) -> RecoveryRequest:
     found = tx.recovery_requests.get(request_id) if plausible_id(request_id) else None
     if found is None:
         raise NotFound()
     return found
 
 
-def request(deps: Deps, *, username: str, client: Client, language: str) -> str:
-    """``POST /api/v1/recovery``: a new collecting request's id, for any username."""
+def request(
+    deps: Deps,
+    *,
+    username: str,
+    client: Client,
+    language: str,
+    client_tokens: Sequence[str] = (),
+    device_tokens: Sequence[str] = (),
+) -> str:
+    """``POST /api/v1/recovery``: a new collecting request's id, for any username. Asked
+    from a browser the account knows (``client_tokens``, ``device_tokens``: the cookies),
+    the request starts with that proof."""
     name = usernames.canonical(username) or ""  # "" names no account; the look-up still runs
     now = deps.clock.now()
     with deps.store.transaction() as tx:
@@ -126,6 +159,13 @@ def request(deps: Deps, *, username: str, client: Client, language: str) -> str:
             allowed_at = started[-REQUESTS_PER_ADDRESS_HOUR] + HOUR
             raise RateLimited(retry_after=max(1, math.ceil((allowed_at - now).total_seconds())))
         account = tx.accounts.by_username(name)
+        known_device = recovery_facts.from_known_device(
+            tx,
+            deps,
+            account.id if account else None,
+            client_tokens=client_tokens,
+            device_tokens=device_tokens,
+        )
         created = RecoveryRequest(
             id=new_token(24),
             account_id=account.id if account is not None else None,
@@ -135,6 +175,8 @@ def request(deps: Deps, *, username: str, client: Client, language: str) -> str:
             language=language if language in LANGUAGES else None,
             ip=client.ip,
             user_agent=client.user_agent,
+            evidence={Proof.DEVICE.value: now.isoformat()} if known_device else {},
+            score=WEIGHTS[Proof.DEVICE] if known_device else 0,
         )
         tx.recovery_requests.add(created)
     return created.id
@@ -196,8 +238,26 @@ def dispatch(deps: Deps, request_id: str) -> None:
 def status(deps: Deps, request_id: str) -> tuple[RecoveryState, datetime | None]:
     """``GET /api/v1/recovery/{id}``: the state, and ``ready_at`` once it waits."""
     with deps.store.transaction() as tx:
-        found = _get(tx, request_id)
+        found = get(tx, request_id)
     return _answer(found, deps.clock.now())
+
+
+@dataclass(frozen=True)
+class RequesterView:
+    """What the requester's page shows: the state, its dates, and support's side (never a
+    secret, nothing of the account)."""
+
+    state: RecoveryState
+    ready_at: datetime | None
+    support_requested_at: datetime | None
+    support_question: str | None
+
+
+def requester_view(deps: Deps, request_id: str) -> RequesterView:
+    with deps.store.transaction() as tx:
+        found = get(tx, request_id)
+    state, ready_at = _answer(found, deps.clock.now())
+    return RequesterView(state, ready_at, found.support_requested_at, found.support_question)
 
 
 def add_evidence(
@@ -207,17 +267,24 @@ def add_evidence(
     email_token: str | None = None,
     code: str | None = None,
     password: str | None = None,
+    created_month: str | None = None,
+    recent_device: str | None = None,
 ) -> tuple[RecoveryState, datetime | None]:
     """``POST /api/v1/recovery/{id}/evidence``: what the answers proved, then the state.
 
     The answers of one call count as one attempt, committed before they are checked; a
     wrong one is ``invalid_credentials`` (the password) or ``invalid_code`` (the link's
     token, the code) after the right ones of the same call were kept."""
-    if email_token is None and code is None and password is None:
+    facts = (created_month, recent_device)
+    if email_token is None and code is None and password is None and facts == (None, None):
         raise ValidationFailed(field="evidence", reason="missing")
+    if (created_month is None) != (recent_device is None):
+        raise ValidationFailed(
+            field="created_month" if created_month is None else "recent_device", reason="missing"
+        )
     now = deps.clock.now()
     with deps.store.transaction() as tx:
-        found = _get(tx, request_id)
+        found = get(tx, request_id)
         if read_state(found, now) not in OPEN:
             return _answer(found, now)  # nothing left to prove: nothing is checked or counted
         if not tx.recovery_requests.reserve_answer(found.id, max_wrong=MAX_WRONG_ANSWERS):
@@ -231,7 +298,7 @@ def add_evidence(
         password_ok = check_password(deps, account, normalise_password(password))  # one argon2 verify
     signer = deps.box.signer(SIGNER_PURPOSE)
     with deps.store.transaction() as tx:
-        found = _get(tx, request_id)  # again: another answer may have moved it meanwhile
+        found = get(tx, request_id)  # again: another answer may have moved it meanwhile
         proved: dict[Proof, bool] = {}
         if email_token is not None:
             proved[Proof.EMAIL] = found.email_token_hash is not None and signer.verify(
@@ -247,10 +314,15 @@ def add_evidence(
             )
         if password is not None:
             proved[Proof.PASSWORD] = password_ok and found.account_id is not None
+        if created_month is not None and recent_device is not None:
+            owner = tx.accounts.get(found.account_id) if found.account_id else None
+            proved[Proof.FACTS] = recovery_facts.facts_match(
+                tx, deps, owner, created_month=created_month, recent_device=recent_device
+            )
         if all(proved.values()):
             tx.recovery_requests.release_answer(found.id)
         prove(tx, deps, found, {proof for proof, ok in proved.items() if ok})
-    if proved.get(Proof.PASSWORD) is False:
+    if proved.get(Proof.PASSWORD) is False or proved.get(Proof.FACTS) is False:
         raise InvalidCredentials()
     if not all(proved.values()):
         raise InvalidCode()
@@ -261,8 +333,21 @@ def prove(tx: Transaction, deps: Deps, found: RecoveryRequest, proofs: set[Proof
     """Add ``proofs`` to an open request of a real account, inside the caller's transaction
     (the requester's answers, a recovery contact's confirmation, support's approval): the
     score, and at ``THRESHOLD`` the wait, which more proofs only shorten. ``found`` is
-    updated; False when nothing new was added (closed, unknown account, already proved)."""
+    updated; False when nothing new was added (closed, unknown account, already proved).
+
+    Read again under the request's lock: two proofs arriving at once (a contact confirming
+    while the requester gives the password) both count, whatever ``found`` said."""
     now = deps.clock.now()
+    tx.locks.hold(f"recovery:{found.id}")
+    fresh = tx.recovery_requests.get(found.id)
+    if fresh is None:
+        return False
+    found.state, found.ready_at, found.evidence, found.score = (
+        fresh.state,
+        fresh.ready_at,
+        fresh.evidence,
+        fresh.score,
+    )
     new = {proof for proof in proofs if proof.value not in found.evidence}
     if not new or found.account_id is None or read_state(found, now) not in OPEN:
         return False

@@ -19,7 +19,7 @@ from sparekey.core.deps import Deps
 from sparekey.core.errors import CodeError, FlowExpired, FlowNotFound, InvalidCredentials, WebAuthnFailed
 from sparekey.core.events import EventType
 from sparekey.core.factors.password import normalise as normalise_password
-from sparekey.core.flows import drill, known_clients, trusted_devices
+from sparekey.core.flows import drill, known_clients, organisations, trusted_devices
 from sparekey.core.flows.recovery import cancel_open_for_account
 from sparekey.core.flows.sessions import open_session
 from sparekey.core.methods import Method
@@ -362,6 +362,7 @@ def _signed_in(
     has any: the owner is told (core/notifications.py). The request's language is the one
     the owner's messages are written in, unless they chose one."""
     token, session = open_session(tx, deps, account, client, context, trusted_device_id=trusted_device_id)
+    organisations.restrict_at_sign_in(tx, deps, account, session)
     new_device = (
         known_client_id is None and trusted_device_id is None and tx.known_clients.any_for(account.id)
     )

@@ -15,6 +15,7 @@ from sparekey.core.flows.backup_codes import IssuedSet, Status
 from sparekey.core.methods import Method
 from sparekey.core.models import Authenticator
 from sparekey.core.user_agents import readable
+from sparekey.web.api import organisations as organisations_api
 from sparekey.web.api.schemas import (
     ConfirmBackupBody,
     ConfirmTotpBody,
@@ -79,6 +80,7 @@ def me(signed: Signed = Depends(signed_in), deps: Deps = Depends(get_deps)) -> d
             "items": [{"id": i.id.value, "ok": i.ok, "action": i.action.value} for i in ready.items],
             "last_drill_at": ready.last_drill_at.isoformat() if ready.last_drill_at else None,
         },
+        "organisation_requirements": organisations_api.requirements_json(deps, view.account),
     }
 
 

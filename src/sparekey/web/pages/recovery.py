@@ -14,10 +14,12 @@ from fastapi.responses import Response
 
 from sparekey.core.errors import SparekeyError, ValidationFailed
 from sparekey.core.factors.codes import MAX_LENGTH as CODE_MAX_LENGTH
-from sparekey.core.flows import recovery
+from sparekey.core.flows import recovery, recovery_completion
 from sparekey.core.models import RecoveryState
+from sparekey.web.cookies import Cookie, client_tokens, set_session_cookie, tokens
 from sparekey.web.dependencies import get_deps
 from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render
+from sparekey.web.pages.security import SHEET_INSTRUCTIONS
 from sparekey.web.request_info import client_of, language_of
 
 router = APIRouter(prefix="/recovery")
@@ -107,7 +109,12 @@ def start(
     try:
         _too_long("username", username, USERNAME_MAX)
         request_id = recovery.request(
-            deps, username=username, client=client_of(request), language=language_of(request)
+            deps,
+            username=username,
+            client=client_of(request),
+            language=language_of(request),
+            client_tokens=client_tokens(request),
+            device_tokens=tokens(request, Cookie.DEVICES),
         )
     except SparekeyError as error:
         return _start_page(
@@ -128,6 +135,7 @@ def _status_page(
     http_status: int = 200,
     **context: object,
 ) -> Response:
+    context = {"support_requested": False, "support_requested_at": None, "support_question": None, **context}
     return render(
         request,
         "recovery_status.html",
@@ -135,6 +143,7 @@ def _status_page(
         request_id=request_id,
         state=state.value if state is not None else None,
         ready_at=ready_at,
+        complete_by=ready_at + recovery.COMPLETION_WINDOW if ready_at is not None else None,
         collect_hours=int(recovery.COLLECTING.total_seconds() // 3600),
         **context,
     )
@@ -142,11 +151,103 @@ def _status_page(
 
 @router.get("/{request_id}")
 def status_page(request: Request, request_id: str) -> Response:
+    return status_response(request, request_id)
+
+
+def status_response(request: Request, request_id: str, http_status: int = 200, **context: object) -> Response:
+    """The requester's page: the request's state now, support's side, and ``context`` (an
+    error, a confirmation). An unknown id shows the not-found message."""
     try:
-        state, ready_at = recovery.status(get_deps(request), request_id)
+        view = recovery.requester_view(get_deps(request), request_id)
     except SparekeyError as error:
         return _status_page(request, request_id, None, None, error.status, error=error_text(request, error))
-    return _status_page(request, request_id, state, ready_at)
+    return _status_page(
+        request,
+        request_id,
+        view.state,
+        view.ready_at,
+        http_status,
+        support_requested=view.support_requested_at is not None,
+        support_requested_at=view.support_requested_at,
+        support_question=view.support_question,
+        **context,
+    )
+
+
+def _completion_page(
+    request: Request,
+    request_id: str,
+    started: recovery_completion.Started,
+    http_status: int = 200,
+    **context: object,
+) -> Response:
+    secret = started.secret
+    return render(
+        request,
+        "recovery_complete.html",
+        http_status,
+        request_id=request_id,
+        enrolment=started,
+        grouped=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        **context,
+    )
+
+
+@router.post("/{request_id}/completion")
+def start_completion(request: Request, request_id: str, csrf_token: str = Form("")) -> Response:
+    """After the wait: the new authenticator app's key and the single-use completion."""
+    check_csrf(request, csrf_token)
+    try:
+        started = recovery_completion.start(get_deps(request), request_id)
+    except SparekeyError as error:
+        return _status_error(request, request_id, error)
+    return _completion_page(request, request_id, started)
+
+
+@router.post("/{request_id}/complete")
+def complete(
+    request: Request,
+    request_id: str,
+    completion_token: str = Form(""),
+    code: str = Form(""),
+    new_password: str = Form(""),
+    csrf_token: str = Form(""),
+) -> Response:
+    check_csrf(request, csrf_token)
+    deps = get_deps(request)
+    try:
+        _too_long("code", code, CODE_MAX_LENGTH)
+        _too_long("new_password", new_password, PASSWORD_MAX)
+        completed = recovery_completion.finish(
+            deps,
+            request_id,
+            token=completion_token,
+            code=code,
+            new_password=new_password or None,
+            client=client_of(request),
+        )
+    except SparekeyError as error:
+        started = recovery_completion.resume(deps, request_id, completion_token) if completion_token else None
+        if started is None:
+            return _status_error(request, request_id, error)
+        return _completion_page(request, request_id, started, error.status, error=error_text(request, error))
+    request.state.opened_session = completed.session_token  # the sheet's forms work in it
+    response = render(
+        request,
+        "recovery_done.html",
+        issued=completed.backup_codes,
+        completed=completed,
+        account=completed.account,
+        issuer=deps.policy.issuer,
+        instructions=SHEET_INSTRUCTIONS,
+    )
+    set_session_cookie(response, request, completed.session_token)
+    return response
+
+
+def _status_error(request: Request, request_id: str, error: SparekeyError) -> Response:
+    """The request's page with ``error`` above its current state."""
+    return status_response(request, request_id, error.status, error=error_text(request, error))
 
 
 @router.post("/{request_id}/evidence")
@@ -155,6 +256,8 @@ def prove(
     request_id: str,
     code: str = Form(""),
     password: str = Form(""),
+    created_month: str = Form(""),
+    recent_device: str = Form(""),
     csrf_token: str = Form(""),
 ) -> Response:
     check_csrf(request, csrf_token)
@@ -162,15 +265,16 @@ def prove(
     try:
         _too_long("code", code, CODE_MAX_LENGTH)
         _too_long("password", password, PASSWORD_MAX)
+        _too_long("created_month", created_month, 20)
+        _too_long("recent_device", recent_device, 200)
         state, ready_at = recovery.add_evidence(
-            deps, request_id, code=code.strip() or None, password=password or None
+            deps,
+            request_id,
+            code=code.strip() or None,
+            password=password or None,
+            created_month=created_month.strip() or None,
+            recent_device=recent_device.strip() or None,
         )
     except SparekeyError as error:
-        try:
-            state, ready_at = recovery.status(deps, request_id)
-        except SparekeyError:
-            state, ready_at = None, None
-        return _status_page(
-            request, request_id, state, ready_at, error.status, error=error_text(request, error)
-        )
-    return _status_page(request, request_id, state, ready_at, proved=True)
+        return _status_error(request, request_id, error)
+    return status_response(request, request_id, proved=True)

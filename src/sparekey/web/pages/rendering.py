@@ -16,9 +16,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from sparekey.core.crypto import Signer, token_hash
-from sparekey.core.errors import SparekeyError
+from sparekey.core.errors import NotAuthenticated, SparekeyError
 from sparekey.core.factors.codes import MAX_LENGTH as CODE_MAX_LENGTH
-from sparekey.core.flows import preferences
+from sparekey.core.flows import organisations, preferences
+from sparekey.core.models import Account
 from sparekey.i18n import LANGUAGES, format_when, translate
 from sparekey.web.cookies import Cookie, read, write
 from sparekey.web.errors import error_message
@@ -34,6 +35,19 @@ environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def _organisation_requirements(
+    request: Request, account: Account
+) -> list[tuple[organisations.Requirement, bool]]:
+    """For the security page: what the account's organisations require of it, each with whether
+    it is enforced already (else its grace period runs); nothing once it has a second factor."""
+    deps = request.app.state.deps
+    now = deps.clock.now()
+    return [(r, r.enforced(now)) for r in organisations.requirements(deps, account)]
+
+
+environment.globals["organisation_requirements"] = _organisation_requirements
 
 
 class CsrfFailed(Exception):
@@ -52,7 +66,8 @@ def _signer(request: Request) -> Signer:
 
 
 def _bound_to(request: Request, nonce: str) -> str:
-    session = read(request, Cookie.SESSION)
+    # A session opened by this very request (``opened_session``) binds the forms it renders.
+    session = getattr(request.state, "opened_session", None) or read(request, Cookie.SESSION)
     return f"{nonce}|{token_hash(session) if session else '-'}"
 
 
@@ -88,11 +103,13 @@ def _with_cookies(request: Request, response: Response) -> Response:
 
 def _remember_choice(request: Request, lang: str) -> None:
     """Signed in, the language switch is also the language of the owner's messages."""
-    from sparekey.web.dependencies import maybe_signed_in  # pages import this module too
+    from sparekey.web.dependencies import authenticated  # pages import this module too
 
-    signed = maybe_signed_in(request)
-    if signed is not None:
-        preferences.choose_language(request.app.state.deps, signed.current.account.id, lang)
+    try:
+        signed = authenticated(request)  # also a session that must set up a second factor first
+    except NotAuthenticated:
+        return
+    preferences.choose_language(request.app.state.deps, signed.current.account.id, lang)
 
 
 TIME_ZONE_COOKIE = "tz"  # the browser's zone, set by static/sparekey.js
@@ -150,8 +167,8 @@ def error_text(request: Request, error: SparekeyError) -> str:
 
 
 def safe_next(target: str | None, default: str = "/security") -> str:
-    """Only our own security pages: never an open redirect."""
-    if target and target.startswith("/security") and "//" not in target and "\\" not in target:
+    """Only our own security and organisation pages: never an open redirect."""
+    if target and target.startswith(("/security", "/orgs/")) and "//" not in target and "\\" not in target:
         return target
     return default
 

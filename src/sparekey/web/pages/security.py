@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from sparekey.core.assurance import Amr
 from sparekey.core.delivery import OUTBOX
-from sparekey.core.errors import SparekeyError, SudoRequired
+from sparekey.core.errors import SparekeyError, SudoRequired, TwoFactorRequired
 from sparekey.core.flows import (
     accounts,
     contacts,
@@ -150,7 +150,12 @@ SHEET_INSTRUCTIONS = (
 
 
 def signed_or_login(request: Request) -> Signed | Response:
-    signed = maybe_signed_in(request)
+    """The session; else the sign-in page; a session that must set up a second factor first
+    (web/dependencies.py) goes to this page, which says why."""
+    try:
+        signed = maybe_signed_in(request)
+    except TwoFactorRequired:
+        return redirect(request, "/security")
     return signed if signed is not None else redirect(request, "/login")
 
 
@@ -176,6 +181,7 @@ NOTIFICATION_NAMES = {
     "password_changed": "The password was changed",
     "rate_limited": "Too many wrong attempts",
     "recovery_requested": "Someone asked to recover the account",
+    "recovery_approved": "Support approved a recovery of the account",
     "recovery_contact_asked": "A recovery contact was asked about a recovery",
     "recovery_contact_answered": "A recovery contact answered about a recovery",
     "recovery_completed": "The account was recovered",
