@@ -96,15 +96,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def _truncate(url: str) -> None:
+    """Every table emptied (the session's database is shared by its tests)."""
+    from sparekey.store.tables import metadata
+
     engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "TRUNCATE accounts, authenticators, sessions, login_flows, events, "
-                "backup_code_sets, backup_codes, throttles, known_clients, totp_refused_steps, "
-                "contacts, sent_codes, messages CASCADE"
-            )
-        )
+        conn.execute(text(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)} CASCADE"))
     engine.dispose()
 
 

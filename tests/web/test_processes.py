@@ -520,12 +520,38 @@ def redis_pair(tmp_path: Path) -> Iterator[Pair]:
         client.close()
 
 
+@pytest.fixture(params=DATABASES)
+def limited_pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
+    """Two processes without Redis, and a limit of 5 failures per client address."""
+    configured, database = database_for(request, tmp_path)
+    env = server_env(tmp_path, new_key_string(), database_url=configured, ip_failure_limit=5)
+    a = Server(f"A-limit-{request.param}", env, tmp_path)
+    b = Server(f"B-limit-{request.param}", env, tmp_path)
+    try:
+        start(a)
+        start(b)
+        yield Pair(a, b, database)
+    finally:
+        stop(a, b)
+
+
+def test_client_address_limit_is_shared_by_processes_through_the_database(
+    limited_pair: Pair, server_logs: LogWatch
+) -> None:
+    """Without Redis the failures are counted in the database: two processes do not allow
+    twice the limit."""
+    address_limit_is_shared(limited_pair, server_logs)
+
+
 @pytest.mark.redis
 def test_client_address_limit_is_shared_by_processes_through_redis(
     redis_pair: Pair, server_logs: LogWatch
 ) -> None:
+    address_limit_is_shared(redis_pair, server_logs)
+
+
+def address_limit_is_shared(pair: Pair, server_logs: LogWatch) -> None:
     """5 failures split 3/2 over two processes: neither saw 5 itself, yet both now refuse."""
-    pair = redis_pair
     owner = RemoteUser(pair.a, "owner").register()
     strangers = [f"nobody-{i}-{secrets.token_hex(4)}" for i in range(5)]
 

@@ -543,6 +543,17 @@ class RecoveryContacts(Protocol):
     def asks_for_request(self, request_id: str) -> list[RecoveryContactAsk]: ...
 
 
+class AddressFailures(Protocol):
+    """Failed attempts per client address (store/address_limiter.py's database variant)."""
+
+    def add(self, ip: str, at: datetime) -> None: ...
+    def nth_newest_since(self, ip: str, since: datetime, n: int) -> datetime | None:
+        """When the address's ``n``-th newest failure after ``since`` was, if it had that many."""
+        ...
+
+    def forget(self, before: datetime) -> int: ...
+
+
 class Locks(Protocol):
     def hold(self, name: str) -> None:
         """Hold a lock named ``name`` until the transaction ends, so that transactions that
@@ -572,6 +583,7 @@ class Transaction(Protocol):
     roles: Roles
     organisations: Organisations
     recovery_contacts: RecoveryContacts
+    address_failures: AddressFailures
 
 
 class Store(Protocol):
@@ -580,10 +592,12 @@ class Store(Protocol):
 
 
 class AddressLimiter(Protocol):
-    """Failures per client address in a moving window (memory or Redis)."""
+    """Failures per client address in a moving window, shared by every process (Redis, or
+    the database through ``tx``: the caller's transaction, so no second connection waits
+    on the first one's lock)."""
 
-    def hit(self, ip: str) -> None: ...
-    def retry_after(self, ip: str) -> int:
+    def hit(self, tx: Transaction, ip: str) -> None: ...
+    def retry_after(self, tx: Transaction, ip: str) -> int:
         """0 while the address may try again, else whole seconds to wait."""
         ...
 

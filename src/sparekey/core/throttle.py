@@ -83,7 +83,7 @@ def reserve(
     Raising leaves the caller's transaction to roll back, so a refused attempt is not counted.
     """
     if address_limited:
-        check_address(deps, client)
+        check_address(tx, deps, client)
     throttle = tx.throttles.count_attempt(key)
     now = deps.clock.now()
     if throttle.locked_until is not None and throttle.locked_until > now:
@@ -102,24 +102,24 @@ def reserve(
 def failed(tx: Transaction, deps: Deps, attempt: Attempt, client: Client) -> None:
     """The attempt's check failed: its count stands; the address is charged; a limit it
     reached is recorded in the account's history."""
-    address_failed(deps, client)
+    address_failed(tx, deps, client)
     if attempt.locked_for is not None and attempt.account_id is not None:
         events.record(
             tx, deps.clock, attempt.account_id, EventType.RATE_LIMITED, client, retry_after=attempt.locked_for
         )
 
 
-def check_address(deps: Deps, client: Client) -> None:
+def check_address(tx: Transaction, deps: Deps, client: Client) -> None:
     """Where no account is known yet (a passkey sign-in): only the client address's limit."""
     if client.ip:
-        wait = deps.addresses.retry_after(client.ip)
+        wait = deps.addresses.retry_after(tx, client.ip)
         if wait > 0:
             raise RateLimited(retry_after=wait)
 
 
-def address_failed(deps: Deps, client: Client) -> None:
+def address_failed(tx: Transaction, deps: Deps, client: Client) -> None:
     if client.ip:
-        deps.addresses.hit(client.ip)
+        deps.addresses.hit(tx, client.ip)
 
 
 def succeeded(tx: Transaction, attempt: Attempt) -> None:

@@ -1109,6 +1109,32 @@ class SqlRecoveryRequests(_Repo):
         return int(self.conn.execute(delete(t.recovery_requests).where(c.created_at < before)).rowcount)
 
 
+class SqlAddressFailures(_Repo):
+    # On every sign-in's path (the limit is read before each attempt): built once.
+    _f = t.address_failures
+    _nth_newest = (
+        select(_f.c.at)
+        .where(_f.c.ip == bindparam("p_ip"), _f.c.at > bindparam("p_since"))
+        .order_by(_f.c.at.desc())
+        .offset(bindparam("p_skip"))
+        .limit(1)
+    )
+    _add = insert(_f).values(ip=bindparam("p_ip"), at=bindparam("p_at"))
+    _forget = delete(_f).where(_f.c.at < bindparam("p_before"))
+
+    def add(self, ip: str, at: datetime) -> None:
+        self.conn.execute(self._add, {"p_ip": ip, "p_at": at})
+
+    def nth_newest_since(self, ip: str, since: datetime, n: int) -> datetime | None:
+        found: datetime | None = self.conn.execute(
+            self._nth_newest, {"p_ip": ip, "p_since": since, "p_skip": n - 1}
+        ).scalar()
+        return found
+
+    def forget(self, before: datetime) -> int:
+        return int(self.conn.execute(self._forget, {"p_before": before}).rowcount)
+
+
 class SqlTransaction:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -1132,6 +1158,7 @@ class SqlTransaction:
         self.roles = SqlRoles(conn)
         self.organisations = SqlOrganisations(conn)
         self.recovery_contacts = SqlRecoveryContacts(conn)
+        self.address_failures = SqlAddressFailures(conn)
 
 
 class SqlStore:

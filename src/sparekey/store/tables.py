@@ -494,3 +494,14 @@ recovery_contact_asks = Table(
     Column("answered_at", UTCDateTime),
     UniqueConstraint("request_id", "recovery_contact_id", name="uq_recovery_contact_asks_pair"),
 )
+
+# Failed attempts per client address in a moving window (store/address_limiter.py), when no
+# Redis is configured: every process of one installation counts in the same place.
+address_failures = Table(
+    "address_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ip", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Index("ix_address_failures_ip_at", "ip", "at"),
+)

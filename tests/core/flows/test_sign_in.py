@@ -233,10 +233,10 @@ def test_unknown_usernames_are_throttled_like_real_ones(deps: Deps) -> None:
 def test_client_address_limit(deps: Deps, person: Person) -> None:
     from dataclasses import replace
 
-    from sparekey.store.address_limiter import WindowAddressLimiter
+    from sparekey.store.address_limiter import DatabaseAddressLimiter
 
     deps.policy = replace(deps.policy, ip_failure_limit=3)
-    deps.addresses = WindowAddressLimiter(limit=3, window_seconds=900)
+    deps.addresses = DatabaseAddressLimiter(deps.clock, limit=3, window_seconds=900)
     for name in ("a-user", "b-user", "c-user"):
         with pytest.raises(InvalidCredentials):
             sign_in.start(deps, username=name, password="wrong-password", client=HOME)

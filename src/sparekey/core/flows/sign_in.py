@@ -135,7 +135,8 @@ def start(
 def start_passkey(deps: Deps, *, client: Client) -> tuple[LoginFlow, dict[str, Any]]:
     """``POST /login/passkey``: a flow that waits for any passkey of this site. Refused while
     the client address is limited for its failures."""
-    throttle.check_address(deps, client)
+    with deps.store.transaction() as tx:
+        throttle.check_address(tx, deps, client)
     now = deps.clock.now()
     flow = LoginFlow(
         id=new_token(24),
@@ -282,7 +283,7 @@ def _second_step(
                 address_limited=flow.known_client_id is None,
             )
         else:
-            throttle.check_address(deps, client)
+            throttle.check_address(tx, deps, client)
             attempt = None
         try:
             signed_in_account, verified = check(tx, flow, account)
@@ -292,7 +293,7 @@ def _second_step(
             if attempt is not None:
                 throttle.failed(tx, deps, attempt, client)
             else:
-                throttle.address_failed(deps, client)
+                throttle.address_failed(tx, deps, client)
             if account is not None:
                 events.record(
                     tx,
