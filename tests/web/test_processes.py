@@ -27,10 +27,11 @@ from typing import Any
 import pyotp
 import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, delete, text
 
 from sparekey.core.crypto import new_key_string
-from sparekey.store.database import sqlite_url
+from sparekey.store.database import make_engine, sqlite_url
+from sparekey.store.tables import address_failures
 from tests.conftest import REDIS_URL, unavailable
 from tests.web.servers import Reply, Server, ServerGone, server_env
 
@@ -530,6 +531,10 @@ def limited_pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pai
     try:
         start(a)
         start(b)
+        engine = make_engine(database)  # the session's PostgreSQL database has other tests' failures
+        with engine.begin() as conn:
+            conn.execute(delete(address_failures))
+        engine.dispose()
         yield Pair(a, b, database)
     finally:
         stop(a, b)
