@@ -18,9 +18,11 @@ from sparekey.core.clock import FrozenClock
 from sparekey.core.flows import support
 from sparekey.web.cookies import Cookie
 from tests.web.conftest import ApiUser
-from tests.web.test_notifications import OTHER_BROWSER, deps_of, notices, outbox, verify_email
+from tests.web.test_notifications import OTHER_BROWSER, deps_of, notices, outbox
 from tests.web.test_page_journeys import csrf
-from tests.web.test_recovery_api import PHONE, add_phone, cancel_token, email_token, recovery_messages
+from tests.web.test_recovery_api import PHONE, cancel_token, email_token, owner, recovery_messages
+
+__all__ = ["owner"]  # the fixture, used by name
 
 WAIT = timedelta(seconds=259200)
 STATEMENT = "I lost my phone and my laptop in a fire. I made the account in March 2024."
@@ -28,15 +30,6 @@ FIELDS = {
     "id", "username", "state", "created_at", "evidence", "score", "support_requested_at", "statement",
     "question", "risk", "actions_count",
 }  # fmt: skip
-
-
-@pytest.fixture
-def owner(user: ApiUser) -> ApiUser:
-    """alice with a verified e-mail address and a verified phone."""
-    user.login()
-    verify_email(user)
-    add_phone(user)
-    return user
 
 
 @pytest.fixture
