@@ -344,6 +344,11 @@ class RecoveryRequest:
     support_statement: str | None = None  # what the requester wrote for support
     support_question: str | None = None  # what support asked the requester for, if anything
 
+    @property
+    def requester(self) -> Client:
+        """Who asked, as far as we could tell: for the events recorded about the request."""
+        return Client(ip=self.ip, user_agent=self.user_agent)
+
 
 class SessionRestriction(enum.StrEnum):
     """What a session must do before anything else (``Session.restriction``)."""

@@ -46,7 +46,7 @@ from sparekey.core.models import (
     Session,
     SessionRestriction,
 )
-from sparekey.core.names import clean_name
+from sparekey.core.names import required_name
 from sparekey.core.notifications import NotificationType
 from sparekey.core.ports import Transaction
 
@@ -146,7 +146,7 @@ def _target(tx: Transaction, organisation_id: str, username: str) -> tuple[Accou
 
 def create(deps: Deps, current: Current, *, name: str, client: Client) -> Membership:
     """A new organisation, its creator its owner."""
-    clean = _organisation_name(name)
+    clean = required_name(name)
     with deps.store.transaction() as tx:
         organisation = _found(tx, deps, clean, current.account.id, client)
     return Membership(organisation=organisation, role=OWNER, joined_at=organisation.created_at)
@@ -154,18 +154,11 @@ def create(deps: Deps, current: Current, *, name: str, client: Client) -> Member
 
 def operator_create(deps: Deps, name: str, *, owner: str) -> Organisation | None:
     """``sparekey admin org-create NAME --owner USER``: None for an owner name that is no account's."""
-    clean = _organisation_name(name)
+    clean = required_name(name)
     canonical_name = usernames.canonical(owner)
     with deps.store.transaction() as tx:
         account = tx.accounts.by_username(canonical_name) if canonical_name else None
         return _found(tx, deps, clean, account.id, None) if account else None
-
-
-def _organisation_name(raw: str) -> str:
-    clean = clean_name(raw, "")
-    if not clean:
-        raise ValidationFailed(field="name")
-    return clean
 
 
 def _found(tx: Transaction, deps: Deps, name: str, owner_id: str, client: Client | None) -> Organisation:

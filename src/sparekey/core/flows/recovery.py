@@ -126,9 +126,16 @@ def read_state(request: RecoveryRequest, now: datetime) -> RecoveryState:
     return request.state
 
 
-def _answer(request: RecoveryRequest, now: datetime) -> tuple[RecoveryState, datetime | None]:
+def answer(request: RecoveryRequest, now: datetime) -> tuple[RecoveryState, datetime | None]:
+    """What the requester is told: the state, and ``ready_at`` once it waits."""
     state = read_state(request, now)
     return state, request.ready_at if state in (RecoveryState.WAITING, RecoveryState.READY) else None
+
+
+def limited(request: RecoveryRequest, now: datetime) -> RateLimited:
+    """Too many answers to an open request: wait until it ends (collecting) or is ready."""
+    until = request.expires_at if request.state is RecoveryState.COLLECTING else request.ready_at
+    return RateLimited(retry_after=max(1, math.ceil(((until or now) - now).total_seconds())))
 
 
 def get(tx: Transaction, request_id: str) -> RecoveryRequest:
@@ -194,8 +201,7 @@ def dispatch(deps: Deps, request_id: str) -> None:
         account = tx.accounts.get(found.account_id) if found and found.account_id else None
         if found is None or account is None:
             return
-        client = Client(ip=found.ip, user_agent=found.user_agent)
-        events.record(tx, deps.clock, account.id, EventType.RECOVERY_REQUESTED, client)
+        events.record(tx, deps.clock, account.id, EventType.RECOVERY_REQUESTED, found.requester)
         if tx.recovery_requests.count_for_account(account.id, since=now - DAY) > MESSAGED_PER_ACCOUNT_DAY:
             return  # the owner is still told, by the notifier; no more links and codes today
         message_ids += recovery_contacts.ask_all(tx, deps, found, account)
@@ -239,7 +245,7 @@ def status(deps: Deps, request_id: str) -> tuple[RecoveryState, datetime | None]
     """``GET /api/v1/recovery/{id}``: the state, and ``ready_at`` once it waits."""
     with deps.store.transaction() as tx:
         found = get(tx, request_id)
-    return _answer(found, deps.clock.now())
+    return answer(found, deps.clock.now())
 
 
 @dataclass(frozen=True)
@@ -256,7 +262,7 @@ class RequesterView:
 def requester_view(deps: Deps, request_id: str) -> RequesterView:
     with deps.store.transaction() as tx:
         found = get(tx, request_id)
-    state, ready_at = _answer(found, deps.clock.now())
+    state, ready_at = answer(found, deps.clock.now())
     return RequesterView(state, ready_at, found.support_requested_at, found.support_question)
 
 
@@ -286,10 +292,9 @@ def add_evidence(
     with deps.store.transaction() as tx:
         found = get(tx, request_id)
         if read_state(found, now) not in OPEN:
-            return _answer(found, now)  # nothing left to prove: nothing is checked or counted
+            return answer(found, now)  # nothing left to prove: nothing is checked or counted
         if not tx.recovery_requests.reserve_answer(found.id, max_wrong=MAX_WRONG_ANSWERS):
-            until = found.expires_at if found.state is RecoveryState.COLLECTING else found.ready_at
-            raise RateLimited(retry_after=max(1, math.ceil(((until or now) - now).total_seconds())))
+            raise limited(found, now)
         account = tx.accounts.get(found.account_id) if found.account_id else None
     password_ok = False
     if password is not None:
@@ -326,7 +331,7 @@ def add_evidence(
         raise InvalidCredentials()
     if not all(proved.values()):
         raise InvalidCode()
-    return _answer(found, now)
+    return answer(found, now)
 
 
 def prove(tx: Transaction, deps: Deps, found: RecoveryRequest, proofs: set[Proof]) -> bool:

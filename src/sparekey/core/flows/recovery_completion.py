@@ -148,14 +148,13 @@ def finish(
         found = get(tx, request_id)
         _ready(found, now)
         account = tx.accounts.get(found.account_id or "")
-    assert account is not None
-    # A weak new password is refused before anything counts as an answer.
-    clean = (
-        check_new_password(new_password, deps.policy.password, username=account.username)
-        if new_password
-        else None
-    )
-    with deps.store.transaction() as tx:
+        assert account is not None
+        # A weak new password is refused before the answer is counted (raising rolls it back).
+        clean = (
+            check_new_password(new_password, deps.policy.password, username=account.username)
+            if new_password
+            else None
+        )
         if not tx.recovery_requests.reserve_answer(found.id, max_wrong=MAX_WRONG_ANSWERS):
             assert found.ready_at is not None
             until = found.ready_at + WINDOW

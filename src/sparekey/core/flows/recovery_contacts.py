@@ -197,7 +197,6 @@ def ask_all(tx: Transaction, deps: Deps, request: RecoveryRequest, account: Acco
     """Ask every accepted contact of ``account`` about ``request`` (called by
     ``recovery.dispatch`` inside its transaction); the ids of the messages to deliver."""
     now = deps.clock.now()
-    requester = Client(ip=request.ip, user_agent=request.user_agent)
     message_ids: list[str | None] = []
     for contact, contact_name in tx.recovery_contacts.for_owner(account.id):
         person = tx.accounts.get(contact.contact_account_id) if contact.accepted_at else None
@@ -231,7 +230,12 @@ def ask_all(tx: Transaction, deps: Deps, request: RecoveryRequest, account: Acco
             )
         # The owner is told (the notifier), with the requester's address and device.
         events.record(
-            tx, deps.clock, account.id, EventType.RECOVERY_CONTACT_ASKED, requester, contact=contact_name
+            tx,
+            deps.clock,
+            account.id,
+            EventType.RECOVERY_CONTACT_ASKED,
+            request.requester,
+            contact=contact_name,
         )
     return message_ids
 
@@ -280,7 +284,7 @@ def answer(deps: Deps, current: Current, ask_id: str, *, answer: Answer) -> None
             deps.clock,
             request.account_id,
             EventType.RECOVERY_CONTACT_ANSWERED,
-            Client(ip=request.ip, user_agent=request.user_agent),
+            request.requester,
             contact=current.account.username,
             answer=answer.value,
         )

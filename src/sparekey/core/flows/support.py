@@ -29,7 +29,6 @@ What happens, in order:
 from __future__ import annotations
 
 import enum
-import math
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,7 +37,7 @@ from sparekey.core import events, usernames
 from sparekey.core.assurance import Level
 from sparekey.core.crypto import plausible_id
 from sparekey.core.deps import Deps
-from sparekey.core.errors import NotFound, RateLimited, RequestClosed, StaffOnly, ValidationFailed
+from sparekey.core.errors import NotFound, RequestClosed, StaffOnly, ValidationFailed
 from sparekey.core.events import EventType
 from sparekey.core.flows import recovery
 from sparekey.core.flows.recovery import OPEN, Proof, read_state
@@ -172,14 +171,9 @@ def _text(value: str, field: str) -> str:
 
 
 def _get(tx: Transaction, request_id: str, *, lock: bool = False) -> RecoveryRequest:
-    if not plausible_id(request_id):
-        raise NotFound()
-    if lock:
+    if lock and plausible_id(request_id):
         tx.locks.hold(f"recovery:{request_id}")  # decisions and statements one after the other
-    found = tx.recovery_requests.get(request_id)
-    if found is None:
-        raise NotFound()
-    return found
+    return recovery.get(tx, request_id)
 
 
 class _Risks:
@@ -335,8 +329,7 @@ def ask_support(deps: Deps, request_id: str, *, statement: str) -> tuple[Recover
         found = _get(tx, request_id, lock=True)
         _open(found, deps)
         if tx.recovery_actions.count(found.id, action=Action.SUPPORT_REQUESTED.value) >= MAX_STATEMENTS:
-            until = found.expires_at if found.state is RecoveryState.COLLECTING else found.ready_at
-            raise RateLimited(retry_after=max(1, math.ceil(((until or now) - now).total_seconds())))
+            raise recovery.limited(found, now)
         tx.recovery_requests.set_support(
             found.id,
             support_requested_at=found.support_requested_at or now,
@@ -344,5 +337,4 @@ def ask_support(deps: Deps, request_id: str, *, statement: str) -> tuple[Recover
             support_question=None,
         )
         _log(tx, deps, found, Action.SUPPORT_REQUESTED, None, statement)
-    state = read_state(found, now)
-    return state, found.ready_at if state in (RecoveryState.WAITING, RecoveryState.READY) else None
+    return recovery.answer(found, now)
