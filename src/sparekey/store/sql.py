@@ -35,7 +35,7 @@ from sparekey.core.models import (
 )
 from sparekey.core.ports import SendTime
 from sparekey.store import tables as t
-from sparekey.store.repo import _Repo, _row
+from sparekey.store.repo import OPEN_RECOVERIES, _Repo, _row, recovery_request
 from sparekey.store.sql_organisations import SqlOrganisations
 from sparekey.store.sql_recovery_contacts import SqlRecoveryContacts
 from sparekey.store.sql_support import SqlRecoveryActions, SqlRoles
@@ -955,14 +955,11 @@ class SqlTrustedDevices(_Repo):
 
 
 class SqlRecoveryRequests(_Repo):
-    _open = (RecoveryState.COLLECTING.value, RecoveryState.WAITING.value)
+    _open = OPEN_RECOVERIES
 
     @staticmethod
     def _request(row: Any) -> RecoveryRequest:
-        data = _row(row)
-        data["state"] = RecoveryState(data["state"])
-        data["evidence"] = data["evidence"] or {}
-        return RecoveryRequest(**data)
+        return recovery_request(_row(row))
 
     def add(self, request: RecoveryRequest) -> None:
         self.conn.execute(

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, delete, exists, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from sparekey.core.models import (
     Account,
@@ -90,11 +89,7 @@ class SqlOrganisations(_Repo):
         )
 
     def add_member(self, member: OrganisationMember) -> bool:
-        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        values = {**vars(member), "role": member.role.value}
-        added = dialect_insert(t.organisation_members).values(**values).on_conflict_do_nothing()
-        # RETURNING, not the row count: psycopg reports -1 for this INSERT ... ON CONFLICT.
-        return self.conn.execute(added.returning(t.organisation_members.c.account_id)).first() is not None
+        return self._insert_new(t.organisation_members, {**vars(member), "role": member.role.value})
 
     def member(self, organisation_id: str, account_id: str) -> OrganisationMember | None:
         m = t.organisation_members.c

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from sparekey.core.models import RecoveryContact, RecoveryContactAsk
 from sparekey.store import tables as t
@@ -16,14 +15,7 @@ from sparekey.store.repo import _Repo, _row
 class SqlRecoveryContacts(_Repo):
     def add(self, contact: RecoveryContact) -> bool:
         # The pair is unique: naming someone twice (or twice at once) adds one row.
-        dialect_insert: Any = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        statement = (
-            dialect_insert(t.recovery_contacts)
-            .values(**vars(contact))
-            .on_conflict_do_nothing(index_elements=["account_id", "contact_account_id"])
-            .returning(t.recovery_contacts.c.id)
-        )
-        return self.conn.execute(statement).first() is not None
+        return self._insert_new(t.recovery_contacts, vars(contact))
 
     def get(self, contact_id: str) -> RecoveryContact | None:
         c = t.recovery_contacts.c

@@ -7,24 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from sparekey.core.events import EventType
-from sparekey.core.models import RecoveryAction, RecoveryRequest, RecoveryState
+from sparekey.core.models import RecoveryAction, RecoveryRequest
 from sparekey.store import tables as t
-from sparekey.store.repo import _Repo, _row
+from sparekey.store.repo import OPEN_RECOVERIES, _Repo, _row, recovery_request
 
 
 class SqlRoles(_Repo):
     def grant(self, account_id: str, role: str, *, at: datetime) -> bool:
-        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        result = self.conn.execute(
-            dialect_insert(t.account_roles)
-            .values(account_id=account_id, role=role, granted_at=at)
-            .on_conflict_do_nothing()
-            .returning(t.account_roles.c.role)  # (rowcount is not reliable here on PostgreSQL)
-        )
-        return result.first() is not None
+        return self._insert_new(t.account_roles, {"account_id": account_id, "role": role, "granted_at": at})
 
     def revoke(self, account_id: str, role: str) -> bool:
         c = t.account_roles.c
@@ -43,8 +35,6 @@ class SqlRoles(_Repo):
 
 
 class SqlRecoveryActions(_Repo):
-    _open = (RecoveryState.COLLECTING.value, RecoveryState.WAITING.value)
-
     def add(self, action: RecoveryAction) -> None:
         values = {k: v for k, v in vars(action).items() if k != "id"}
         self.conn.execute(insert(t.recovery_actions).values(**values))
@@ -78,12 +68,12 @@ class SqlRecoveryActions(_Repo):
             .limit(limit)
         )
         if open_only:
-            query = query.where(r.c.state.in_(self._open))
+            query = query.where(r.c.state.in_(OPEN_RECOVERIES))
         found = []
         for row in self.conn.execute(query):
             data = _row(row)
             username, actions_count = data.pop("account_username"), int(data.pop("actions_count"))
-            found.append((_request(data), username, actions_count))
+            found.append((recovery_request(data), username, actions_count))
         return found
 
     def username_of(self, request_id: str) -> str | None:
@@ -120,9 +110,3 @@ class SqlRecoveryActions(_Repo):
             if isinstance(data, dict) and data.get("result") == "success":
                 keep(data.get("ip"), data.get("user_agent"))
         return addresses, agents
-
-
-def _request(data: dict[str, Any]) -> RecoveryRequest:
-    data["state"] = RecoveryState(data["state"])
-    data["evidence"] = data["evidence"] or {}
-    return RecoveryRequest(**data)
