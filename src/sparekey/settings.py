@@ -50,6 +50,22 @@ def _origin(value: str, *, allow_path: bool) -> str:
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
+def _return_host(item: str) -> str:
+    """``host`` or ``host:port`` in lower case (IPv6 in brackets); nothing else."""
+    item = item.strip().lower()
+    parts = urlsplit(f"//{item}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"not a valid port in {item!r}") from None
+    host = parts.hostname
+    if not host or parts.path or parts.query or parts.fragment or parts.username is not None:
+        raise ValueError(f"must be a host name, optionally with :port: {item!r}")
+    if ":" in host:
+        host = f"[{host}]"
+    return host + (f":{port}" if port is not None else "")
+
+
 class ConfigError(Exception):
     """Bad configuration; ``str()`` is one line per problem, safe to print."""
 
@@ -78,6 +94,14 @@ class Settings(BaseSettings):
         default=(), description="more origins (scheme://host[:port]) whose pages may use the keys"
     )
     trusted_device_days: int = Field(default=30, ge=1, le=400)
+
+    # Applications behind sparekey (OpenID Connect, forward-auth).
+    allowed_return_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="host[:port] items the pages may send a browser back to after sign-in"
+    )
+    cookie_domain: str | None = Field(
+        default=None, description="share the session cookie with this domain's subdomains (forward-auth)"
+    )
     backup_codes_max_age_days: int = Field(default=365, ge=30, le=3650, description="older sheets: not fresh")
     reminder_days: int = Field(default=182, ge=7, le=3650, description="how often owners are asked to check")
     jobs_interval_seconds: int = Field(default=60, ge=5, le=3600)
@@ -304,6 +328,25 @@ class Settings(BaseSettings):
         if not isinstance(items, list | tuple):
             return value
         return tuple(_origin(str(item).strip(), allow_path=False) for item in items if str(item).strip())
+
+    @field_validator("allowed_return_hosts", mode="before")
+    @classmethod
+    def _return_hosts(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        return tuple(_return_host(str(item)) for item in items if str(item).strip())
+
+    @field_validator("cookie_domain")
+    @classmethod
+    def _cookie_domain(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        domain = value.strip().lower().lstrip(".")
+        labels = domain.split(".")
+        if len(labels) < 2 or not all(label and label.replace("-", "").isalnum() for label in labels):
+            raise ValueError(f"not a domain name with a dot, e.g. example.com: {value!r}")
+        return domain
 
     def relying_party(self) -> RelyingParty:
         origin = _origin(self.public_url, allow_path=True)

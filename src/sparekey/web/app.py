@@ -25,6 +25,7 @@ from sparekey.web.middleware import BodyLimit, CrossSiteGuard, HeadAsGet, Securi
 from sparekey.web.pages import router as pages
 from sparekey.web.pages.rendering import CsrfFailed, csrf_failed
 from sparekey.web.proxies import TrustedProxies
+from sparekey.web.return_to import FormTargets, ReturnTargets
 
 log = logging.getLogger("sparekey")
 STATIC = Path(__file__).with_name("static")
@@ -45,6 +46,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool 
     app.state.settings = settings
     app.state.deps = deps
     app.state.delivery_worker = worker
+    app.state.return_targets = ReturnTargets(settings.public_url, settings.allowed_return_hosts)
+    app.state.form_targets = FormTargets(app.state.return_targets.csp_sources())
     errors.install(app)
     app.add_exception_handler(CsrfFailed, csrf_failed)
     app.include_router(auth.router)
@@ -89,6 +92,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool 
     app.add_middleware(HeadAsGet)
     app.add_middleware(CrossSiteGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, form_targets=app.state.form_targets)
     app.add_middleware(TrustedProxies, networks=settings.trusted_proxies)
     return app

@@ -4,6 +4,10 @@ All are ``HttpOnly`` and ``Path=/``. Over HTTPS they are ``Secure`` and carry th
 prefix, which browsers accept only from this very host: a sibling subdomain can neither set
 nor overwrite them. Each is read under the one name that fits the request's scheme, so over
 HTTPS a plain-named cookie (which a sibling could have planted) is ignored.
+
+One exception, the operator's choice: with ``SPAREKEY_COOKIE_DOMAIN`` the session cookie is
+sent to every subdomain of that domain (forward-auth: the protected applications' hosts pass
+it on), so it cannot be ``__Host-``; over HTTPS it is ``__Secure-``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class Cookie(StrEnum):
     FLOW = "sparekey_flow"  # the sign-in flow waiting for a second factor
     CLIENTS = "sparekey_clients"  # client tokens: this browser is known to these accounts
     DEVICES = "sparekey_devices"  # device tokens: these accounts trust this browser
+    RETURN = "sparekey_return"  # where to send the browser after the sign-in in progress
 
 
 _SAME_SITE: dict[Cookie, Literal["lax", "strict"]] = {Cookie.CSRF: "strict"}
@@ -31,8 +36,17 @@ _TOKEN_SEPARATOR = "|"  # client and device tokens are base64url and dots: never
 CLIENT_COOKIE_SECONDS = 400 * 86400  # the longest lifetime browsers allow
 
 
+def _shared_domain(request: Request, cookie: Cookie) -> str | None:
+    if cookie is not Cookie.SESSION:
+        return None
+    settings = getattr(request.app.state, "settings", None)
+    return getattr(settings, "cookie_domain", None)
+
+
 def name_of(request: Request, cookie: Cookie) -> str:
-    return f"__Host-{cookie.value}" if is_https(request) else cookie.value
+    if not is_https(request):
+        return cookie.value
+    return f"__Secure-{cookie.value}" if _shared_domain(request, cookie) else f"__Host-{cookie.value}"
 
 
 def read(request: Request, cookie: Cookie) -> str | None:
@@ -50,6 +64,7 @@ def write(
         samesite=_SAME_SITE.get(cookie, "lax"),
         secure=is_https(request),
         path="/",
+        domain=_shared_domain(request, cookie),
     )
 
 
@@ -60,6 +75,7 @@ def clear(response: Response, request: Request, cookie: Cookie) -> None:
     response.delete_cookie(
         name_of(request, cookie),
         path="/",
+        domain=_shared_domain(request, cookie),
         secure=is_https(request),
         httponly=True,
         samesite=_SAME_SITE.get(cookie, "lax"),

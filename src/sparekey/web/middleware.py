@@ -13,7 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sparekey.i18n import choose_language
 from sparekey.web.errors import error_body
-from sparekey.web.headers import security_headers
+from sparekey.web.headers import content_security_policy, security_headers
+from sparekey.web.return_to import FormTargets
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
@@ -128,10 +129,12 @@ def _canonical(origin: str) -> str:
 
 class SecurityHeaders:
     """Every answer gets the security headers and ``no-store`` (unless it set its own
-    Cache-Control); over HTTPS also HSTS."""
+    Cache-Control); over HTTPS also HSTS. HTML pages get ``form-action`` widened to
+    ``form_targets`` (web/return_to.py): a sign-in may end at a protected application."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, form_targets: FormTargets | None = None) -> None:
         self.app = app
+        self.form_targets = form_targets or FormTargets()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -144,13 +147,20 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [
-                    h for h in extra if h[0] not in present
-                ]
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                added = [h for h in extra if h[0] not in present]
+                if _is_html(headers):
+                    policy = content_security_policy(self.form_targets.sources()).encode()
+                    added = [(k, policy if k == b"content-security-policy" else v) for k, v in added]
+                message["headers"] = headers + added
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def _is_html(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
 
 
 class HeadAsGet:

@@ -25,8 +25,14 @@ from sparekey.web.cookies import (
 from sparekey.web.dependencies import get_deps, maybe_signed_in
 from sparekey.web.pages.rendering import check_csrf, error_text, redirect, render
 from sparekey.web.request_info import client_of, language_of
+from sparekey.web.return_to import ReturnTargets
 
 router = APIRouter()
+
+
+def return_targets(request: Request) -> ReturnTargets:
+    targets: ReturnTargets = request.app.state.return_targets
+    return targets
 
 
 def signed_in_response(request: Request, result: sign_in.Authenticated) -> Response:
@@ -36,7 +42,9 @@ def signed_in_response(request: Request, result: sign_in.Authenticated) -> Respo
         if notice in notices:
             query = {"notice": notice.value, "remaining": notices[notice]}
             break
-    response = redirect(request, "/security", **query)
+    back = return_targets(request).accept(read(request, Cookie.RETURN))
+    response = redirect(request, back) if back else redirect(request, "/security", **query)
+    clear(response, request, Cookie.RETURN)
     set_session_cookie(response, request, result.session_token)
     keep_client_token(response, request, result.client_token)
     if result.device_token is not None:
@@ -86,8 +94,16 @@ def register(
 
 
 @router.get("/login")
-def login_form(request: Request) -> Response:
-    return render(request, "login.html", username="", ended=request.query_params.get("ended"))
+def login_form(request: Request, deps: Deps = Depends(get_deps)) -> Response:
+    """The sign-in form. ``rd`` is where to go afterwards (forward-auth, OpenID Connect):
+    kept in a cookie for the length of a sign-in when it is an allowed place, else dropped."""
+    response = render(request, "login.html", username="", ended=request.query_params.get("ended"))
+    back = return_targets(request).accept(request.query_params.get("rd"))
+    if back:
+        write(response, request, Cookie.RETURN, back, max_age=deps.policy.login_flow_seconds)
+    elif "ended" not in request.query_params:
+        clear(response, request, Cookie.RETURN)
+    return response
 
 
 @router.post("/login")
