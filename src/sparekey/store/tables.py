@@ -505,3 +505,13 @@ address_failures = Table(
     Column("at", UTCDateTime, nullable=False, index=True),
     Index("ix_address_failures_ip_at", "ip", "at"),
 )
+
+# Groups an account belongs to for forward-auth (``Remote-Groups``) when no organisation
+# names them: a simple list kept by ``sparekey admin`` commands.
+account_groups = Table(
+    "account_groups",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("added_at", UTCDateTime, nullable=False),
+)
