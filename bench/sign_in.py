@@ -138,11 +138,15 @@ def backup_code_step(deps: Deps, replaced_sets: int, rounds: int) -> None:
         index += 1
         bob = enrolled(deps, username)
         current = bob.codes
-        with deps.store.transaction() as tx:
-            account = tx.accounts.by_username(username)
+        for _ in range(replaced_sets):
+            with deps.store.transaction() as tx:
+                account = tx.accounts.by_username(username)
             assert account is not None
-            for _ in range(replaced_sets):
-                current = backup_codes.issue_set(tx, deps, account).codes
+            prepared = backup_codes.prepare_set(deps, account.backup_salt)  # derived outside
+            with deps.store.transaction() as tx:
+                account = tx.accounts.get_for_update(account.id)
+                assert account is not None
+                current = backup_codes.issue_set(tx, deps, account, prepared).codes
         codes.extend((username, bob.client_token, code) for code in current)
     codes = codes[:rounds]
     codes.reverse()

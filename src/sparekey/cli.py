@@ -39,26 +39,24 @@ def _logging() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
+    workers: int = typer.Option(
+        1, min=1, help="server processes on the one port (what they share is kept in the database)"
+    ),
 ) -> None:
     """Apply migrations, then serve the pages and the API."""
-    import uvicorn
+    from sparekey.web import server
 
-    from sparekey.web.app import create_app
-
-    _logging()
+    server.configure_logging()
     settings = _settings()
     try:
-        application = create_app(settings, migrate=True)
+        server.prepare(settings)
     except ConfigError as error:
         typer.echo(f"sparekey: configuration error: {error}", err=True)
         raise typer.Exit(2) from None
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # readiness checks would log each probe
     where = settings.database_url and "the configured database" or settings.database()
-    typer.echo(f"sparekey {__version__}: serving on http://{host}:{port}/ ({where})", err=True)
-    # Forwarded headers are read by sparekey itself, only from SPAREKEY_TRUSTED_PROXIES.
-    uvicorn.run(
-        application, host=host, port=port, proxy_headers=False, server_header=False, log_level="warning"
-    )
+    processes = f", {workers} processes" if workers > 1 else ""
+    typer.echo(f"sparekey {__version__}: serving on http://{host}:{port}/ ({where}{processes})", err=True)
+    server.run(host=host, port=port, workers=workers)
 
 
 @app.command()
@@ -180,6 +178,15 @@ def _add_admin() -> None:
 
 
 _add_admin()
+
+
+def _add_clients() -> None:
+    from sparekey.cli_clients import register
+
+    register(app)  # sparekey client add|list|remove, sparekey keys rotate-signing
+
+
+_add_clients()
 
 
 def main() -> None:

@@ -116,3 +116,64 @@ def create_organisation(
         typer.echo(f"sparekey: no account named {owner!r}", err=True)
         raise typer.Exit(1)
     typer.echo(json.dumps({"id": made.id, "name": made.name, "owner": owner}))
+
+
+def _groups_command(username: str, group: str | None = None, *, add: bool = False) -> None:
+    """groups (no ``group``), group-add, group-remove: ``{"username", "groups", "forward_auth_groups"}``."""
+    import json
+
+    from sparekey.core.errors import NotFound, ValidationFailed
+    from sparekey.core.flows import forward_auth
+
+    deps = _deps_with_current_schema()
+    try:
+        if group is None:
+            view = forward_auth.account_groups(deps, username)
+        elif add:
+            view = forward_auth.add_group(deps, username, group)
+        else:
+            view = forward_auth.remove_group(deps, username, group)
+    except NotFound:
+        typer.echo(f"sparekey: no account named {username!r}", err=True)
+        raise typer.Exit(1) from None
+    except ValidationFailed:
+        typer.echo(
+            f"sparekey: {group!r} is not a group name: 1 to 64 lower-case letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    if view.organisation_ids and group is not None:
+        typer.echo(
+            f"sparekey: note: {view.username} belongs to organisations, so forward-auth names their "
+            "groups (org:<id>) instead of this list while that lasts",
+            err=True,
+        )
+    groups = {"groups": list(view.groups), "forward_auth_groups": list(view.effective)}
+    typer.echo(json.dumps({"username": view.username, **groups}))
+
+
+@admin.command("group-add")
+def add_group(
+    username: str = typer.Argument(..., help="the account"),
+    group: str = typer.Argument(..., help="the group: lower-case letters, digits, '.', '_', '-'"),
+) -> None:
+    """Put an account in a group that forward-auth rules can name (used while the account belongs
+    to no organisation). Prints {"username", "groups", "forward_auth_groups"}."""
+    _groups_command(username, group, add=True)
+
+
+@admin.command("group-remove")
+def remove_group(
+    username: str = typer.Argument(..., help="the account"),
+    group: str = typer.Argument(..., help="the group"),
+) -> None:
+    """Take an account out of a group. Prints {"username", "groups", "forward_auth_groups"}."""
+    _groups_command(username, group)
+
+
+@admin.command("groups")
+def show_groups(username: str = typer.Argument(..., help="the account")) -> None:
+    """An account's groups, and those forward-auth sends in Remote-Groups (its organisations' when
+    it belongs to any). Prints {"username", "groups", "forward_auth_groups"}."""
+    _groups_command(username)

@@ -11,7 +11,7 @@ import ipaddress
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -30,6 +30,9 @@ from sparekey.core.policy import Policy
 from sparekey.store.database import private_directory, sqlite_url
 
 log = logging.getLogger("sparekey.settings")
+
+if TYPE_CHECKING:
+    from sparekey.core.flows.forward_auth import Rules
 
 
 def _origin(value: str, *, allow_path: bool) -> str:
@@ -102,6 +105,16 @@ class Settings(BaseSettings):
     cookie_domain: str | None = Field(
         default=None, description="share the session cookie with this domain's subdomains (forward-auth)"
     )
+    # Forward-auth: who may enter which host (core/flows/forward_auth.py). In TOML, one
+    # [[forward_auth_rules]] table per rule; in the environment, the same as a JSON list.
+    forward_auth_rules: Annotated[tuple[dict[str, Any], ...], NoDecode] = Field(
+        default=(), description="{host, require, groups} per protected host; none: any signed-in account"
+    )
+    # The OpenID Connect provider's tokens (docs/oidc.md); a retired signing key stays
+    # published for the ID token lifetime.
+    oidc_access_token_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    oidc_id_token_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    oidc_refresh_token_days: int = Field(default=30, ge=1, le=365, description="again from each refresh")
     backup_codes_max_age_days: int = Field(default=365, ge=30, le=3650, description="older sheets: not fresh")
     reminder_days: int = Field(default=182, ge=7, le=3650, description="how often owners are asked to check")
     jobs_interval_seconds: int = Field(default=60, ge=5, le=3600)
@@ -347,6 +360,29 @@ class Settings(BaseSettings):
         if len(labels) < 2 or not all(label and label.replace("-", "").isalnum() for label in labels):
             raise ValueError(f"not a domain name with a dot, e.g. example.com: {value!r}")
         return domain
+
+    @field_validator("forward_auth_rules", mode="before")
+    @classmethod
+    def _forward_auth_rules(cls, value: Any) -> Any:
+        import json
+
+        from sparekey.core.flows.forward_auth import parse_rules
+
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else []
+            except ValueError as error:
+                raise ValueError(f"not JSON (a list of {{host, require, groups}} objects): {error}") from None
+        if isinstance(value, dict) or not isinstance(value, list | tuple):
+            raise ValueError("a list of rules, each {host, require, groups}")
+        parse_rules(value)  # ValueError naming the rule and what is wrong with it
+        return tuple(value)
+
+    def forward_auth(self) -> Rules:
+        """The forward-auth rules, checked at start."""
+        from sparekey.core.flows.forward_auth import parse_rules
+
+        return parse_rules(self.forward_auth_rules)
 
     def relying_party(self) -> RelyingParty:
         origin = _origin(self.public_url, allow_path=True)

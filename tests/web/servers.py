@@ -67,6 +67,7 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
     starts: int = 0
+    args: tuple[str, ...] = ()  # more ``serve`` options, e.g. ("--workers", "4")
 
     def __post_init__(self) -> None:
         self.log_path = self.log_dir / f"server-{self.name}.log"
@@ -82,7 +83,8 @@ class Server:
             log.write(f"--- start #{self.starts} on port {self.port} ---\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "sparekey", "serve", "--host", HOST, "--port", str(self.port)],
+                [sys.executable, "-m", "sparekey", "serve", "--host", HOST, "--port", str(self.port)]
+                + list(self.args),
                 env=environment,
                 cwd=self.log_dir,
                 stdin=subprocess.DEVNULL,

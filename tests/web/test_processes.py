@@ -13,6 +13,7 @@ A failing test prints what the server processes wrote while it ran.
 
 from __future__ import annotations
 
+import http.client
 import os
 import random
 import secrets
@@ -233,6 +234,7 @@ class Shot:
     path: str
     body: dict[str, Any]
     token: str | None = None
+    connection: http.client.HTTPConnection | None = None  # opened beforehand; else at the start
 
 
 def race(shots: list[Shot]) -> list[Reply]:
@@ -242,7 +244,7 @@ def race(shots: list[Shot]) -> list[Reply]:
 
     def run(index: int, shot: Shot) -> None:
         try:
-            connection = shot.server.connect()
+            connection = shot.connection or shot.server.connect()
             barrier.wait(timeout=60)
             answers[index] = shot.server.call(
                 "POST", shot.path, shot.body, token=shot.token, connection=connection

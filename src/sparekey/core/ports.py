@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sparekey.core.models import (
     Account,
@@ -37,6 +37,9 @@ from sparekey.core.models import (
     Throttle,
     TrustedDevice,
 )
+
+if TYPE_CHECKING:  # the provider is an outer layer: the core never imports it at run time
+    from sparekey.oidc.ports import OidcRecords
 
 
 class Accounts(Protocol):
@@ -554,6 +557,39 @@ class AddressFailures(Protocol):
     def forget(self, before: datetime) -> int: ...
 
 
+@dataclass(frozen=True)
+class GroupFacts:
+    """What forward-auth says about an account besides its name, read in one statement."""
+
+    organisation_ids: tuple[str, ...]  # the organisations it is a member of
+    groups: tuple[str, ...]  # the operator's per-account list (``sparekey admin group-add``)
+    verified_emails: tuple[str, ...]  # its verified e-mail addresses, the first verified first
+
+
+class Groups(Protocol):
+    """The groups the operator gives an account, for forward-auth (core/flows/forward_auth.py)."""
+
+    def add(self, account_id: str, name: str, at: datetime) -> bool:
+        """Insert unless the account already has it: True if this call added it."""
+        ...
+
+    def remove(self, account_id: str, name: str) -> bool: ...
+    def for_account(self, account_id: str) -> list[str]:
+        """The account's own groups, sorted."""
+        ...
+
+    def facts(self, account_id: str) -> GroupFacts: ...
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    """A session, its account and the account's group facts, as one read saw them."""
+
+    session: Session
+    account: Account
+    facts: GroupFacts
+
+
 class Locks(Protocol):
     def hold(self, name: str) -> None:
         """Hold a lock named ``name`` until the transaction ends, so that transactions that
@@ -584,11 +620,17 @@ class Transaction(Protocol):
     organisations: Organisations
     recovery_contacts: RecoveryContacts
     address_failures: AddressFailures
+    groups: Groups
+    oidc: OidcRecords  # the OpenID Connect provider's records (sparekey/oidc/)
 
 
 class Store(Protocol):
     def transaction(self) -> AbstractContextManager[Transaction]: ...
     def ping(self) -> None: ...
+    def session_snapshot(self, token_hash: str) -> SessionSnapshot | None:
+        """The session with this token digest, its account and group facts, read outside any
+        transaction: no lock taken, nothing written (forward-auth's path, core/flows/forward_auth.py)."""
+        ...
 
 
 class AddressLimiter(Protocol):

@@ -33,9 +33,11 @@ from sparekey.core.models import (
     Throttle,
     TrustedDevice,
 )
-from sparekey.core.ports import SendTime
+from sparekey.core.ports import SendTime, SessionSnapshot
 from sparekey.store import tables as t
 from sparekey.store.repo import OPEN_RECOVERIES, _Repo, _row, recovery_request
+from sparekey.store.sql_groups import SqlGroups, session_snapshot
+from sparekey.store.sql_oidc import SqlOidc
 from sparekey.store.sql_organisations import SqlOrganisations
 from sparekey.store.sql_recovery_contacts import SqlRecoveryContacts
 from sparekey.store.sql_support import SqlRecoveryActions, SqlRoles
@@ -63,6 +65,7 @@ class _Q:
         t.backup_code_sets,
     )
     account_by_id = select(accounts).where(accounts.c.id == bindparam("p_id"))
+    account_for_update = account_by_id.with_for_update()
     account_by_username = select(accounts).where(accounts.c.username == bindparam("p_username"))
     authenticators_of = (
         select(authenticators)
@@ -248,9 +251,7 @@ class SqlAccounts(_Repo):
         return Account(**_row(row)) if row else None
 
     def get_for_update(self, account_id: str) -> Account | None:
-        row = self.conn.execute(
-            select(t.accounts).where(t.accounts.c.id == account_id).with_for_update()
-        ).first()
+        row = self.conn.execute(_Q.account_for_update, {"p_id": account_id}).first()
         return Account(**_row(row)) if row else None
 
     def by_username(self, username: str) -> Account | None:
@@ -1156,6 +1157,8 @@ class SqlTransaction:
         self.organisations = SqlOrganisations(conn)
         self.recovery_contacts = SqlRecoveryContacts(conn)
         self.address_failures = SqlAddressFailures(conn)
+        self.groups = SqlGroups(conn)
+        self.oidc = SqlOidc(conn)
 
 
 class SqlStore:
@@ -1170,3 +1173,6 @@ class SqlStore:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+    def session_snapshot(self, token_hash: str) -> SessionSnapshot | None:
+        return session_snapshot(self.engine, token_hash)

@@ -515,3 +515,85 @@ account_groups = Table(
     Column("name", String(64), primary_key=True),
     Column("added_at", UTCDateTime, nullable=False),
 )
+
+# The OpenID Connect provider (sparekey/oidc/). Secrets handed out (client secrets, codes,
+# access and refresh tokens) are kept as SHA-256 digests only.
+oidc_clients = Table(
+    "oidc_clients",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("secret_hash", String(64)),  # None: a public client (PKCE, no secret)
+    Column("redirect_uris", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+oidc_codes = Table(
+    "oidc_codes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("client_id", String(64), ForeignKey("oidc_clients.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("nonce", String(255)),
+    Column("code_challenge", String(128)),
+    Column("code_challenge_method", String(16)),
+    Column("auth_time", UTCDateTime, nullable=False),
+    Column("amr", String(64), nullable=False),
+    Column("acr", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("used_at", UTCDateTime),
+    Index("ix_oidc_codes_client_nonce", "client_id", "nonce"),
+)
+
+# An access token and, with offline_access, its refresh token. A refresh makes a new row of
+# the same family (the code's id); reusing a spent refresh token revokes the family.
+oidc_grants = Table(
+    "oidc_grants",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("family_id", String(32), nullable=False, index=True),
+    Column("client_id", String(64), ForeignKey("oidc_clients.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("scope", Text, nullable=False),
+    Column("access_hash", String(64), nullable=False, unique=True),
+    Column("refresh_hash", String(64), unique=True),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("access_expires_at", UTCDateTime, nullable=False, index=True),
+    Column("refresh_expires_at", UTCDateTime),
+    Column("auth_time", UTCDateTime, nullable=False),
+    Column("amr", String(64), nullable=False),
+    Column("acr", String(64), nullable=False),
+    Column("refreshed_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+)
+
+oidc_consents = Table(
+    "oidc_consents",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("client_id", String(64), ForeignKey("oidc_clients.id", ondelete="CASCADE"), primary_key=True),
+    Column("scopes", Text, nullable=False),
+    Column("granted_at", UTCDateTime, nullable=False),
+)
+
+# ID token signing keys: the newest unretired one signs; retired ones stay published until
+# the last ID token they signed has expired.
+oidc_signing_keys = Table(
+    "oidc_signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("private_sealed", Text, nullable=False),
+    Column("public_jwk", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime),
+    Column("publish_until", UTCDateTime),
+)

@@ -10,13 +10,15 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from sparekey import __version__
-from sparekey.bootstrap import build_deps
 from sparekey.core.clock import Clock
 from sparekey.delivery.worker import DeliveryWorker
+from sparekey.embedded import Sparekey
 from sparekey.settings import Settings
 from sparekey.store.migrate import is_current, upgrade
 from sparekey.web import errors
 from sparekey.web.api import auth, contacts, devices, drill, keys, me, preferences, secure
+from sparekey.web.api import forward_auth as forward_auth_api
+from sparekey.web.api import oidc as oidc_api
 from sparekey.web.api import organisations as organisations_api
 from sparekey.web.api import recovery as recovery_api
 from sparekey.web.api import recovery_contacts as recovery_contacts_api
@@ -32,7 +34,7 @@ STATIC = Path(__file__).with_name("static")
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool = False) -> FastAPI:
-    deps = build_deps(settings, clock)
+    deps = Sparekey.from_settings(settings, clock=clock).deps  # the embedding API's own builder
     if migrate:
         upgrade(deps.store.engine)  # type: ignore[attr-defined]
 
@@ -62,6 +64,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool 
     app.include_router(support_api.router)
     app.include_router(organisations_api.router)
     app.include_router(recovery_contacts_api.router)
+    forward_auth_api.install(app)  # GET /api/v1/forward-auth, answered before routing
+    oidc_api.install(app)  # the OpenID Connect provider: its routes and its redirect URIs in form-action
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

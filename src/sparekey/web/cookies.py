@@ -43,14 +43,17 @@ def _shared_domain(request: Request, cookie: Cookie) -> str | None:
     return getattr(settings, "cookie_domain", None)
 
 
-def name_of(request: Request, cookie: Cookie) -> str:
-    if not is_https(request):
+def name_of(request: Request, cookie: Cookie, *, https: bool | None = None) -> str:
+    if not (is_https(request) if https is None else https):
         return cookie.value
     return f"__Secure-{cookie.value}" if _shared_domain(request, cookie) else f"__Host-{cookie.value}"
 
 
-def read(request: Request, cookie: Cookie) -> str | None:
-    return request.cookies.get(name_of(request, cookie)) or None
+def read(request: Request, cookie: Cookie, *, https: bool | None = None) -> str | None:
+    """The cookie under the name that fits the request's scheme, or ``https`` when the scheme
+    is told rather than seen (forward-auth: the scheme the browser used with the protected
+    application, as its proxy reports it)."""
+    return request.cookies.get(name_of(request, cookie, https=https)) or None
 
 
 def write(

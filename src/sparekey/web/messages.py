@@ -45,6 +45,14 @@ ERROR_MESSAGES: dict[str, str] = {
     "two_factor_required": "Your organisation requires two-step verification. "
     "Set up a second factor on your security page to continue.",
     "recovery_not_ready": "This recovery cannot be completed now: see its state on its page.",
+    "stronger_sign_in_required": "This application needs a stronger sign-in. "
+    "Sign in again with your second factor or your security key.",
+    "unknown_host": "sparekey has no rule for this site, so it lets nobody in.",
+    "not_in_group": "Your account is not in a group that may use this application.",
+    "two_factor_needed": "This application needs two-step verification. "
+    "Turn it on on your security page, then sign in again.",
+    "security_key_needed": "This application needs a passkey or a security key. "
+    "Add one on your security page, then sign in again with it.",
 }
 
 CLOCK_DIRECTION: dict[str, str] = {

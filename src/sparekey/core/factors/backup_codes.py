@@ -46,6 +46,7 @@ __all__ = [
     "MIN_SET_SIZE",
     "SALT_LENGTH",
     "CodeHasher",
+    "Derived",
     "check_character",
     "check_character_ok",
     "find_match",
@@ -220,6 +221,18 @@ class CodeHasher:
             hash_len=self.hash_len,
             type=Type.ID,
         )
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A typed code's one derivation and the salt it was made under.
+
+    The derivation is the slow part of checking a code, so it is made before the caller opens
+    the transaction that compares it; that transaction checks ``salt`` is still the account's.
+    """
+
+    salt: bytes
+    key: bytes
 
 
 def find_match(derived: bytes, stored: Sequence[bytes]) -> int | None:

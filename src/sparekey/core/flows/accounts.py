@@ -7,7 +7,7 @@ from email_validator import EmailNotValidError, validate_email
 from sparekey.core import events, usernames
 from sparekey.core.crypto import new_id
 from sparekey.core.deps import Deps
-from sparekey.core.errors import UsernameTaken, ValidationFailed
+from sparekey.core.errors import NotAuthenticated, UsernameTaken, ValidationFailed
 from sparekey.core.events import EventType
 from sparekey.core.factors.password import check_new_password
 from sparekey.core.flows import lifecycle
@@ -62,11 +62,17 @@ def _refuse_taken(tx: Transaction, name: str, skeleton: str) -> None:
 
 
 def change_password(deps: Deps, current: Current, *, new_password: str, client: Client) -> None:
-    """Sudo mode; every other session and every sign-in in progress of the account ends."""
+    """Sudo mode; every other session and every sign-in in progress of the account ends.
+
+    The new password is hashed with no transaction open; the transaction that stores it
+    refuses if the session asking was ended meanwhile (by another change, say)."""
     require_sudo(deps, current)
     clean = check_new_password(new_password, deps.policy.password, username=current.account.username)
     password_hash = deps.passwords.hash(clean)
     with deps.store.transaction() as tx:
+        account = tx.accounts.get_for_update(current.account.id)
+        if account is None or tx.sessions.get(account.id, current.session.id) is None:
+            raise NotAuthenticated()
         tx.accounts.set_password_hash(current.account.id, password_hash)
         lifecycle.credentials_changed(
             tx,

@@ -14,7 +14,7 @@ there, list them, remove one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sparekey.core import events, second_factors, throttle
 from sparekey.core.crypto import new_id
@@ -28,7 +28,7 @@ from sparekey.core.errors import (
 )
 from sparekey.core.events import EventType
 from sparekey.core.factors.contact_points import ContactKind, mask, parse
-from sparekey.core.flows import delivery, lifecycle, sent_codes
+from sparekey.core.flows import backup_codes, delivery, lifecycle, sent_codes
 from sparekey.core.flows.backup_codes import IssuedSet
 from sparekey.core.flows.sessions import Current, require_sudo
 from sparekey.core.models import Client, Contact
@@ -107,6 +107,26 @@ def resend(
 
 
 def verify(deps: Deps, current: Current, contact_id: str, *, code: str, client: Client) -> Verified:
+    """The code sent to the contact point verifies it, once. A phone that is the account's
+    first factor issues backup-code set #1: the transaction that finds so rolls back, the set
+    is derived with no transaction open, and the verification runs once more with it (no
+    set is derived for a wrong code)."""
+
+    def attempt(prepared: backup_codes.PreparedSet | None) -> Verified:
+        return _verify(deps, current, contact_id, code=code, client=client, prepared=prepared)
+
+    return backup_codes.with_prepared_set(deps, current.account, attempt, expected=False)
+
+
+def _verify(
+    deps: Deps,
+    current: Current,
+    contact_id: str,
+    *,
+    code: str,
+    client: Client,
+    prepared: backup_codes.PreparedSet | None,
+) -> Verified:
     failure: SparekeyError | None = None
     issued = None
     with deps.store.transaction() as tx:
@@ -124,7 +144,7 @@ def verify(deps: Deps, current: Current, contact_id: str, *, code: str, client: 
             now = deps.clock.now()
             if not tx.contacts.mark_verified(contact.id, now):
                 raise NotFound()  # verified or removed a moment ago
-            contact.verified_at = now
+            contact = replace(contact, verified_at=now)
             masked = mask(contact.kind, contact.address)
             events.record(
                 tx,
@@ -139,7 +159,7 @@ def verify(deps: Deps, current: Current, contact_id: str, *, code: str, client: 
                 account = tx.accounts.get_for_update(contact.account_id)
                 assert account is not None
                 issued = lifecycle.factor_confirmed(
-                    tx, deps, account, client, factor=contact.kind, name=masked
+                    tx, deps, account, client, factor=contact.kind, name=masked, prepared=prepared
                 )
     if failure is not None:
         raise failure

@@ -19,7 +19,7 @@ from sparekey.core import events, second_factors
 from sparekey.core.deps import Deps
 from sparekey.core.events import EventType
 from sparekey.core.flows import trusted_devices
-from sparekey.core.flows.backup_codes import IssuedSet, issue_set
+from sparekey.core.flows.backup_codes import IssuedSet, PreparedSet, issue_set
 from sparekey.core.models import Account, Client
 from sparekey.core.ports import Transaction
 
@@ -30,16 +30,28 @@ def two_factor_kept_on(tx: Transaction, account_id: str) -> bool:
 
 
 def factor_confirmed(
-    tx: Transaction, deps: Deps, account: Account, client: Client, *, factor: str, name: str
+    tx: Transaction,
+    deps: Deps,
+    account: Account,
+    client: Client,
+    *,
+    factor: str,
+    name: str,
+    prepared: PreparedSet | None,
 ) -> IssuedSet | None:
-    """Record the new factor; the first one turns 2FA on and returns backup-code set #N."""
+    """Record the new factor; the first one turns 2FA on and returns backup-code set #N, the
+    set ``prepared`` before the transaction (``backup_codes.with_prepared_set``, expected
+    while the account had 2FA off). ``account`` is read in ``tx`` with its row locked, so of
+    two first factors confirmed at once, one issues the set and the other finds 2FA on.
+    ``SetNotPrepared`` when a set is due and none fits."""
     events.record(tx, deps.clock, account.id, EventType.FACTOR_ADDED, client, factor=factor, name=name)
     tx.sessions.lift_restrictions(account.id)  # an organisation's "set up a second factor" is done
     if account.two_factor_enabled:
-        return None
+        return None  # a set prepared for it is not needed after all
+    issued = issue_set(tx, deps, account, prepared, client=client)
     tx.accounts.set_two_factor(account.id, True)
     account.two_factor_enabled = True
-    return issue_set(tx, deps, account, client=client)
+    return issued
 
 
 @dataclass(frozen=True)
@@ -59,11 +71,13 @@ def credentials_changed(
     client: Client | None = None,
     end_other_sessions_than: str | None = None,
 ) -> Ended:
-    """Sign-ins in progress end (open flows and every code sent that is still pending) and
-    every trusted device is revoked (each recorded with ``reason``); given the session that
-    made the change, every other session of the account ends too."""
+    """Sign-ins in progress end (open flows and every code sent that is still pending),
+    every trusted device is revoked (each recorded with ``reason``) and so is every token
+    the OpenID Connect provider gave applications; given the session that made the change,
+    every other session of the account ends too."""
     tx.flows.end_for_account(account_id)
     tx.sent_codes.end_for_account(account_id, deps.clock.now())
+    tx.oidc.revoke_for_account(account_id, at=deps.clock.now())
     revoked = trusted_devices.revoke_all(tx, deps, account_id, client, reason=reason)
     ended = 0
     if end_other_sessions_than is not None:

@@ -317,8 +317,11 @@ def add_evidence(
                 and now < code_ends
                 and signer.verify(f"{found.id}|code|{digits}", found.code_hash)
             )
-        if password is not None:
-            proved[Proof.PASSWORD] = password_ok and found.account_id is not None
+        if password is not None:  # and it is still the account's: not changed while it was checked
+            again = tx.accounts.get(found.account_id) if password_ok and found.account_id else None
+            proved[Proof.PASSWORD] = (
+                again is not None and account is not None and again.password_hash == account.password_hash
+            )
         if created_month is not None and recent_device is not None:
             owner = tx.accounts.get(found.account_id) if found.account_id else None
             proved[Proof.FACTS] = recovery_facts.facts_match(

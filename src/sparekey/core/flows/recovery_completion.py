@@ -13,7 +13,8 @@ Two calls, both by whoever holds the request's id (the one who proved it):
   is completed once (conditional UPDATE), the owner is told on every channel before the
   phones go, every factor is removed, the sessions, devices and sign-ins in progress end
   (``lifecycle.replace_every_factor``), the new app is confirmed, which issues the new
-  sheet, and a session is opened for the owner. Argon2 runs before that transaction.
+  sheet, and a session is opened for the owner. Argon2 runs before that transaction: the
+  new password's hash and the new sheet's derivations.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from sparekey.core.events import EventType
 from sparekey.core.factors import totp
 from sparekey.core.factors.password import check_new_password
 from sparekey.core.flows import delivery, lifecycle, notify
-from sparekey.core.flows.backup_codes import IssuedSet
+from sparekey.core.flows.backup_codes import IssuedSet, PreparedSet, with_prepared_set
 from sparekey.core.flows.recovery import COMPLETION_WINDOW as WINDOW
 from sparekey.core.flows.recovery import MAX_TOKEN, MAX_WRONG_ANSWERS, SIGNER_PURPOSE, get, read_state
 from sparekey.core.flows.sessions import open_session
@@ -171,19 +172,32 @@ def finish(
         raise WrongConfirmationCode(offset_seconds=outcome.offset_seconds)
     if not isinstance(outcome, totp.Accepted):
         raise WrongConfirmationCode()
-    # Hashed before the transaction: no write lock is held during argon2.
+    # Hashed and derived before the transaction: no write lock is held during argon2.
     password_hash = deps.passwords.hash(clean) if clean is not None else None
-    with deps.store.transaction() as tx:
-        found = get(tx, request_id)
-        _ready(found, now)
-        if not tx.recovery_requests.complete(found.id, now):
-            raise RecoveryNotReady(state=read_state(found, now).value)  # lost a race to another finish
-        tx.recovery_requests.release_answer(found.id)
-        current = tx.accounts.get_for_update(account.id)
-        assert current is not None
-        completed, message_ids = _replace_ways_in(
-            tx, deps, current, found, client, secret=secret, step=outcome.step, password_hash=password_hash
-        )
+
+    def attempt(prepared: PreparedSet | None) -> tuple[Completed, list[str | None]]:
+        with deps.store.transaction() as tx:
+            found = get(tx, request_id)
+            _ready(found, now)
+            if not tx.recovery_requests.complete(found.id, now):
+                raise RecoveryNotReady(state=read_state(found, now).value)  # lost a race to another finish
+            tx.recovery_requests.release_answer(found.id)
+            current = tx.accounts.get_for_update(account.id)
+            assert current is not None
+            return _replace_ways_in(
+                tx,
+                deps,
+                current,
+                found,
+                client,
+                secret=secret,
+                step=outcome.step,
+                password_hash=password_hash,
+                prepared=prepared,
+            )
+
+    # Every factor goes first, so the new app always issues a new sheet.
+    completed, message_ids = with_prepared_set(deps, account, attempt, expected=True)
     delivery.deliver(deps, message_ids)
     return completed
 
@@ -198,6 +212,7 @@ def _replace_ways_in(
     secret: str,
     step: int,
     password_hash: str | None,
+    prepared: PreparedSet | None,
 ) -> tuple[Completed, list[str | None]]:
     now = deps.clock.now()
     # Told first, on every channel: the phones about to be removed still hear of it.
@@ -217,7 +232,9 @@ def _replace_ways_in(
         )
     )
     tx.authenticators.confirm(authenticator_id, at=now, step=step)  # the code given counts as used
-    issued = lifecycle.factor_confirmed(tx, deps, account, client, factor=Method.TOTP, name=APP_NAME)
+    issued = lifecycle.factor_confirmed(
+        tx, deps, account, client, factor=Method.TOTP, name=APP_NAME, prepared=prepared
+    )
     assert issued is not None  # every factor was removed: this one turns 2FA on with a new sheet
     tx.recovery_requests.cancel_open_for_account(account.id)  # any other request is moot now
     events.record(

@@ -1,7 +1,8 @@
 """Secure my account (PRODUCT.md §7): one action for a leaked sheet or a lost phone.
 
-* Sudo mode first; the new password is checked and hashed before anything is written (the
-  hash is the slow part, and a weak password changes nothing).
+* Sudo mode first; the new password is checked and hashed, and the new backup codes
+  derived, before anything is written (the slow part, done with no transaction open; a
+  weak password changes nothing).
 * Then, in one transaction, so that a failure anywhere leaves nothing half done:
   a new backup-code set (only while two-step verification is on: the old sheet stops
   working), every other session ended (counted first), every sign-in in progress ended and
@@ -22,7 +23,7 @@ from sparekey.core.errors import NotAuthenticated
 from sparekey.core.events import EventType
 from sparekey.core.factors.password import check_new_password
 from sparekey.core.flows import lifecycle
-from sparekey.core.flows.backup_codes import IssuedSet, issue_set
+from sparekey.core.flows.backup_codes import IssuedSet, PreparedSet, issue_set, with_prepared_set
 from sparekey.core.flows.sessions import Current, require_sudo
 from sparekey.core.models import Client
 
@@ -62,28 +63,38 @@ def secure_account(deps: Deps, current: Current, *, new_password: str, client: C
     clean = check_new_password(new_password, deps.policy.password, username=current.account.username)
     password_hash = deps.passwords.hash(clean)
     account_id = current.account.id
-    with deps.store.transaction() as tx:
-        account = tx.accounts.get_for_update(account_id)
-        if account is None:
-            raise NotAuthenticated()
-        issued = issue_set(tx, deps, account, client=client) if account.two_factor_enabled else None
-        ended = lifecycle.credentials_changed(
-            tx, deps, account_id, reason=REASON, client=client, end_other_sessions_than=current.session.id
-        )
-        sessions_ended, devices_revoked = ended.sessions_ended, ended.devices_revoked
-        tx.accounts.set_password_hash(account_id, password_hash)
-        # Recorded as any password change is, so the owner is told (a critical notification).
-        events.record(tx, deps.clock, account_id, EventType.PASSWORD_CHANGED, client, via=REASON)
-        events.record(
-            tx,
-            deps.clock,
-            account_id,
-            EventType.ACCOUNT_SECURED,
-            client,
-            sessions_ended=sessions_ended,
-            devices_revoked=devices_revoked,
-            set_number=issued.set_number if issued is not None else None,
-        )
+
+    def attempt(prepared: PreparedSet | None) -> tuple[IssuedSet | None, lifecycle.Ended]:
+        with deps.store.transaction() as tx:
+            account = tx.accounts.get_for_update(account_id)
+            if account is None or tx.sessions.get(account_id, current.session.id) is None:
+                raise NotAuthenticated()  # this session was ended meanwhile
+            issued = (
+                issue_set(tx, deps, account, prepared, client=client) if account.two_factor_enabled else None
+            )
+            ended = lifecycle.credentials_changed(
+                tx, deps, account_id, reason=REASON, client=client, end_other_sessions_than=current.session.id
+            )
+            tx.accounts.set_password_hash(account_id, password_hash)
+            # Recorded as any password change is, so the owner is told (a critical notification).
+            events.record(tx, deps.clock, account_id, EventType.PASSWORD_CHANGED, client, via=REASON)
+            events.record(
+                tx,
+                deps.clock,
+                account_id,
+                EventType.ACCOUNT_SECURED,
+                client,
+                sessions_ended=ended.sessions_ended,
+                devices_revoked=ended.devices_revoked,
+                set_number=issued.set_number if issued is not None else None,
+            )
+        return issued, ended
+
+    # The new sheet is derived before the transaction, while 2FA is on (checked again there).
+    issued, ended = with_prepared_set(
+        deps, current.account, attempt, expected=current.account.two_factor_enabled
+    )
+    sessions_ended, devices_revoked = ended.sessions_ended, ended.devices_revoked
     checks = [Check.STORE_SHEET] if issued is not None else []
     checks += [Check.REVIEW_ACTIVITY, Check.REVIEW_WAYS_IN, Check.CHECK_EMAIL]
     return Secured(

@@ -30,7 +30,7 @@ from sparekey.core.errors import (
 )
 from sparekey.core.events import EventType
 from sparekey.core.factors import webauthn
-from sparekey.core.flows import lifecycle
+from sparekey.core.flows import backup_codes, lifecycle
 from sparekey.core.flows.backup_codes import IssuedSet
 from sparekey.core.flows.sessions import Current, require_sudo
 from sparekey.core.methods import Method
@@ -116,42 +116,62 @@ def finish(
         parsed = webauthn.read_registration(credential)
     except webauthn.Unreadable:
         raise ValidationFailed(field="credential") from None
+    try:  # pure: checked before the transaction that spends the challenge, right or wrong
+        answer: webauthn.NewKey | webauthn.Refused = webauthn.verify_registration(
+            credential=parsed,
+            challenge=ceremony.challenge,
+            rp=deps.policy.relying_party,
+            require_user_verification=ceremony.passkey,
+        )
+    except webauthn.Refused as refused:
+        answer = refused
+
+    def attempt(prepared: backup_codes.PreparedSet | None) -> Registered:
+        return _register(deps, current, ceremony, answer, client, prepared)
+
+    # The first factor's set is derived only once the key is known to be one (no transaction
+    # open); the transaction that finds so rolls back, and runs once more with it.
+    return backup_codes.with_prepared_set(deps, current.account, attempt, expected=False)
+
+
+def _register(
+    deps: Deps,
+    current: Current,
+    ceremony: KeyCeremony,
+    answer: webauthn.NewKey | webauthn.Refused,
+    client: Client,
+    prepared: backup_codes.PreparedSet | None,
+) -> Registered:
     failure: SparekeyError | None = None
     with deps.store.transaction() as tx:
         if not tx.key_ceremonies.spend(ceremony.id, deps.clock.now()):
             raise KeyRegistrationFailed(reason=webauthn.Reason.CHALLENGE.value)
-        try:
-            new = webauthn.verify_registration(
-                credential=parsed,
-                challenge=ceremony.challenge,
-                rp=deps.policy.relying_party,
-                require_user_verification=ceremony.passkey,
-            )
-        except webauthn.Refused as refused:
-            failure = KeyRegistrationFailed(reason=refused.reason.value)
+        if isinstance(answer, webauthn.Refused):
+            failure = KeyRegistrationFailed(reason=answer.reason.value)
+        elif tx.security_keys.by_credential_id(answer.credential_id) is not None:
+            failure = KeyExists()
         else:
-            if tx.security_keys.by_credential_id(new.credential_id) is not None:
-                failure = KeyExists()
-            else:
-                account = tx.accounts.get_for_update(current.account.id)
-                assert account is not None
-                existing = tx.security_keys.for_account(account.id)
-                key = SecurityKey(
-                    id=new_id(),
-                    account_id=account.id,
-                    name=ceremony.name or _default_name(ceremony.passkey, existing),
-                    credential_id=new.credential_id,
-                    public_key=new.public_key,
-                    created_at=deps.clock.now(),
-                    sign_count=new.sign_count,
-                    passkey=ceremony.passkey,
-                    backup_eligible=new.backup_eligible,
-                    backed_up=new.backed_up,
-                    transports=new.transports,
-                    aaguid=new.aaguid,
-                )
-                tx.security_keys.add(key)
-                issued = lifecycle.factor_confirmed(tx, deps, account, client, factor=FACTOR, name=key.name)
+            account = tx.accounts.get_for_update(current.account.id)
+            assert account is not None
+            existing = tx.security_keys.for_account(account.id)
+            key = SecurityKey(
+                id=new_id(),
+                account_id=account.id,
+                name=ceremony.name or _default_name(ceremony.passkey, existing),
+                credential_id=answer.credential_id,
+                public_key=answer.public_key,
+                created_at=deps.clock.now(),
+                sign_count=answer.sign_count,
+                passkey=ceremony.passkey,
+                backup_eligible=answer.backup_eligible,
+                backed_up=answer.backed_up,
+                transports=answer.transports,
+                aaguid=answer.aaguid,
+            )
+            tx.security_keys.add(key)
+            issued = lifecycle.factor_confirmed(
+                tx, deps, account, client, factor=FACTOR, name=key.name, prepared=prepared
+            )
     if failure is not None:
         raise failure  # the spent challenge stays spent
     return Registered(key=key, backup_codes=issued)

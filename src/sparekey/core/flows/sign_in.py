@@ -23,7 +23,7 @@ from sparekey.core.flows import drill, known_clients, organisations, trusted_dev
 from sparekey.core.flows.recovery import cancel_open_for_account
 from sparekey.core.flows.sessions import open_session
 from sparekey.core.methods import Method
-from sparekey.core.models import Account, Client, FlowKind, FlowState, LoginFlow, Session
+from sparekey.core.models import Account, Client, FlowKind, FlowState, KnownClient, LoginFlow, Session
 from sparekey.core.ports import Transaction
 from sparekey.core.second_factors import SECURITY_KEYS, Verified
 from sparekey.core.second_factors.security_key import decode
@@ -80,8 +80,14 @@ def start(
             tx, deps, key, client, account_id=account.id if account else None, address_limited=known is None
         )
     ok = check_password(deps, account, normalise_password(password))
-    if not ok or account is None:
-        with deps.store.transaction() as tx:
+    rehashed = None
+    if ok and account is not None and deps.passwords.needs_rehash(account.password_hash):
+        # The parameters were raised since: the new hash, made with no transaction open.
+        rehashed = deps.passwords.hash(normalise_password(password))
+    with deps.store.transaction() as tx:
+        # Read again, row locked: the password may have changed, or 2FA come on, meanwhile.
+        fresh = tx.accounts.get_for_update(account.id) if ok and account is not None else None
+        if account is None or fresh is None or fresh.password_hash != account.password_hash:
             throttle.failed(tx, deps, attempt, client)
             if account is not None:
                 events.record(
@@ -94,42 +100,61 @@ def start(
                     method=PASSWORD,
                     error_code=InvalidCredentials.code,
                 )
-        raise InvalidCredentials()
-    with deps.store.transaction() as tx:
-        throttle.succeeded(tx, attempt)
-        known_clients.seen(tx, deps, known)
-        if deps.passwords.needs_rehash(account.password_hash):  # parameters were raised since
-            tx.accounts.set_password_hash(account.id, deps.passwords.hash(normalise_password(password)))
-        now = deps.clock.now()
-        if not account.two_factor_enabled:
-            context = assurance.context((Amr.PWD,), now, factors=1)
-            return _signed_in(tx, deps, account, client, PASSWORD, context, known_id, lang=lang)
-        device = trusted_devices.recognise(tx, deps, account, device_tokens)
-        if device is not None:  # it was trusted after a second factor, which it stands for
-            context = assurance.context((Amr.PWD,), now, factors=2)
-            return _signed_in(
-                tx,
-                deps,
-                account,
-                client,
-                Method.TRUSTED_DEVICE,
-                context,
-                known_id,
-                trusted_device_id=device.id,
-                lang=lang,
+        else:
+            throttle.succeeded(tx, attempt)
+            return _password_accepted(
+                tx, deps, fresh, client, known, rehashed, device_tokens=device_tokens, lang=lang
             )
-        flow = LoginFlow(
-            id=new_token(24),
-            account_id=account.id,
-            state=FlowState.AWAITING_SECOND_FACTOR,
-            created_at=now,
-            expires_at=now + timedelta(seconds=deps.policy.login_flow_seconds),
-            ip=client.ip,
-            user_agent=client.user_agent,
-            known_client_id=known_id,
+    raise InvalidCredentials()
+
+
+def _password_accepted(
+    tx: Transaction,
+    deps: Deps,
+    account: Account,
+    client: Client,
+    known: KnownClient | None,
+    rehashed: str | None,
+    *,
+    device_tokens: Sequence[str],
+    lang: str | None,
+) -> Authenticated | SecondFactorRequired:
+    """The right password: the rest of the step, in its transaction, with the account as read
+    there (and a new hash of the password, when the parameters were raised)."""
+    known_clients.seen(tx, deps, known)
+    if rehashed is not None:
+        tx.accounts.set_password_hash(account.id, rehashed)
+    known_id = known.id if known else None
+    now = deps.clock.now()
+    if not account.two_factor_enabled:
+        context = assurance.context((Amr.PWD,), now, factors=1)
+        return _signed_in(tx, deps, account, client, PASSWORD, context, known_id, lang=lang)
+    device = trusted_devices.recognise(tx, deps, account, device_tokens)
+    if device is not None:  # it was trusted after a second factor, which it stands for
+        context = assurance.context((Amr.PWD,), now, factors=2)
+        return _signed_in(
+            tx,
+            deps,
+            account,
+            client,
+            Method.TRUSTED_DEVICE,
+            context,
+            known_id,
+            trusted_device_id=device.id,
+            lang=lang,
         )
-        tx.flows.add(flow)
-        return SecondFactorRequired(flow=flow, methods=second_factors.methods_of(tx, deps, account, flow))
+    flow = LoginFlow(
+        id=new_token(24),
+        account_id=account.id,
+        state=FlowState.AWAITING_SECOND_FACTOR,
+        created_at=now,
+        expires_at=now + timedelta(seconds=deps.policy.login_flow_seconds),
+        ip=client.ip,
+        user_agent=client.user_agent,
+        known_client_id=known_id,
+    )
+    tx.flows.add(flow)
+    return SecondFactorRequired(flow=flow, methods=second_factors.methods_of(tx, deps, account, flow))
 
 
 def start_passkey(deps: Deps, *, client: Client) -> tuple[LoginFlow, dict[str, Any]]:
@@ -181,6 +206,9 @@ def live_flow_in(
 # A second step's check: given the flow and its account (None in a passkey flow), the
 # account that signed in and how, or a CodeError.
 _Check = Callable[[Transaction, LoginFlow, Account | None], tuple[Account, Verified]]
+# What makes it, given the account as read when the attempt was counted: any slow work the
+# check needs (a backup code's derivation) is done here, with no transaction open.
+_Prepare = Callable[[Account | None], _Check]
 
 
 def submit_code(
@@ -194,14 +222,21 @@ def submit_code(
     lang: str = "en",
 ) -> Authenticated:
     """The second step with a code (the one code box)."""
+    second_factors.require_known_method(method)
 
-    def check(tx: Transaction, flow: LoginFlow, account: Account | None) -> tuple[Account, Verified]:
+    def prepare(account: Account | None) -> _Check:
         assert account is not None
-        verified = second_factors.verify(tx, deps, account, code, client, method=method, flow=flow)
-        return account, verified
+        typed = second_factors.prepare(deps, account, code, method=method)
+
+        def check(tx: Transaction, flow: LoginFlow, account: Account | None) -> tuple[Account, Verified]:
+            assert account is not None
+            verified = second_factors.verify(tx, deps, account, typed, client, method=method, flow=flow)
+            return account, verified
+
+        return check
 
     return _second_step(
-        deps, flow_id, client, check, kind=FlowKind.SECOND_FACTOR, trust_device=trust_device, lang=lang
+        deps, flow_id, client, prepare, kind=FlowKind.SECOND_FACTOR, trust_device=trust_device, lang=lang
     )
 
 
@@ -241,7 +276,7 @@ def submit_key(
         deps,
         flow_id,
         client,
-        check,
+        lambda _account: check,
         kind=None,
         trust_device=trust_device,
         lang=lang,
@@ -253,7 +288,7 @@ def _second_step(
     deps: Deps,
     flow_id: str,
     client: Client,
-    check: _Check,
+    prepare: _Prepare,
     *,
     kind: FlowKind | None,
     trust_device: bool,
@@ -261,10 +296,12 @@ def _second_step(
     client_tokens: Sequence[str] = (),
 ) -> Authenticated:
     """The attempt is counted on the flow and on the account's (or known client's) code key
-    before it is checked, in the same transaction; in a passkey flow, whose account is not
-    known yet, on the flow and the client address. A failure's count is committed, then its
-    error raised."""
-    failure: CodeError | None = None
+    in a first short transaction, before it is checked; in a passkey flow, whose account is
+    not known yet, on the flow and the client address. The slow work the check needs runs
+    with no transaction open. A second transaction reads the flow and the account again (a
+    flow ended, completed or expired meanwhile is ``flow_expired``, and the attempt stays
+    counted), checks, and writes the outcome: a failure's count is committed, then its error
+    raised; a success completes the flow once (conditional UPDATE)."""
     with deps.store.transaction() as tx:
         flow = live_flow_in(tx, deps, flow_id, kind=kind)
         account = tx.accounts.get(flow.account_id) if flow.account_id else None
@@ -285,6 +322,13 @@ def _second_step(
         else:
             throttle.check_address(tx, deps, client)
             attempt = None
+    check = prepare(account)
+    failure: CodeError | None = None
+    with deps.store.transaction() as tx:
+        flow = live_flow_in(tx, deps, flow_id, kind=kind)
+        account = tx.accounts.get(flow.account_id) if flow.account_id else None
+        if flow.kind is FlowKind.SECOND_FACTOR and account is None:
+            raise FlowNotFound()
         try:
             signed_in_account, verified = check(tx, flow, account)
         except CodeError as error:
@@ -305,7 +349,7 @@ def _second_step(
                     method=error.method,
                     error_code=error.code,
                 )
-            if isinstance(error, WebAuthnFailed) and flow.attempts + 1 < max_attempts:
+            if isinstance(error, WebAuthnFailed) and flow.attempts < max_attempts:  # this one counted
                 keys = tx.security_keys.for_account(account.id) if account is not None else None
                 flow.webauthn_challenge = None
                 error.details["options"] = SECURITY_KEYS.flow_options(tx, deps, flow, keys)

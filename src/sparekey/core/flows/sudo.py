@@ -53,16 +53,23 @@ def enter(
         )
         fresh = tx.accounts.get(account_id)
     ok = check_password(deps, fresh, normalise_password(password))
+    # A backup code's derivation, only after the right password, with no transaction open.
+    typed = None
+    if ok and fresh is not None and fresh.two_factor_enabled and code:
+        typed = second_factors.prepare(deps, fresh, code)
     failure: SparekeyError | None = None
     new_token = None
     with deps.store.transaction() as tx:
-        if not ok or fresh is None:
+        # Read again, row locked: the password may have changed, or 2FA come on, meanwhile.
+        again = tx.accounts.get_for_update(account_id) if ok and fresh is not None else None
+        if again is None or fresh is None or again.password_hash != fresh.password_hash:
             failure = InvalidCredentials()
-        elif fresh.two_factor_enabled:
+        elif again.two_factor_enabled:
             try:
                 if not code:
                     raise InvalidCode(missing=True)
-                second_factors.verify(tx, deps, fresh, code, client, purpose="sudo")
+                typed = typed or second_factors.read(code)  # 2FA came on meanwhile: nothing prepared
+                second_factors.verify(tx, deps, again, typed, client, purpose="sudo")
             except CodeError as error:
                 failure = error
         if failure is not None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sparekey.core.crypto import new_id
 from sparekey.core.deps import Deps
 from sparekey.core.errors import MalformedCode, NotFound, ValidationFailed, WrongConfirmationCode
 from sparekey.core.factors import totp
-from sparekey.core.flows import lifecycle
+from sparekey.core.flows import backup_codes, lifecycle
 from sparekey.core.flows.backup_codes import IssuedSet
 from sparekey.core.flows.sessions import Current, require_sudo
 from sparekey.core.methods import Method
@@ -59,31 +59,41 @@ def begin(deps: Deps, current: Current, *, name: str | None) -> Enrolment:
 
 
 def confirm(deps: Deps, current: Current, authenticator_id: str, *, code: str, client: Client) -> Confirmed:
+    """The first code from the new app confirms it. The code is checked against the app's
+    key as read in a first transaction; for a first factor, backup-code set #1 is derived
+    with no transaction open; then one transaction confirms the app once (conditional
+    UPDATE) and, with the account's row locked, issues the set if 2FA is still off."""
     normalised = totp.normalise_code(code) if isinstance(code, str) else None
     with deps.store.transaction() as tx:
         authenticator = tx.authenticators.get(current.account.id, authenticator_id)
-        if authenticator is None or authenticator.confirmed:
-            raise NotFound()
-        if normalised is None:
-            raise MalformedCode()
-        outcome = totp.verify(
-            secret=secret_of(deps, authenticator), code=normalised, at=deps.clock.now(), last_used_step=None
-        )
-        if isinstance(outcome, totp.DriftSuspected):
-            raise WrongConfirmationCode(offset_seconds=outcome.offset_seconds)
-        if not isinstance(outcome, totp.Accepted):
-            raise WrongConfirmationCode()
-        # The confirming code counts as a use of its time step.
-        if not tx.authenticators.confirm(authenticator.id, at=deps.clock.now(), step=outcome.step):
-            raise NotFound()
-        authenticator.confirmed_at = deps.clock.now()
-        authenticator.last_used_step = outcome.step
-        account = tx.accounts.get_for_update(current.account.id)
-        assert account is not None
-        issued = lifecycle.factor_confirmed(
-            tx, deps, account, client, factor=Method.TOTP, name=authenticator.name
-        )
-    return Confirmed(authenticator=authenticator, backup_codes=issued)
+    if authenticator is None or authenticator.confirmed:
+        raise NotFound()
+    if normalised is None:
+        raise MalformedCode()
+    now = deps.clock.now()
+    outcome = totp.verify(secret=secret_of(deps, authenticator), code=normalised, at=now, last_used_step=None)
+    if isinstance(outcome, totp.DriftSuspected):
+        raise WrongConfirmationCode(offset_seconds=outcome.offset_seconds)
+    if not isinstance(outcome, totp.Accepted):
+        raise WrongConfirmationCode()
+    step = outcome.step
+
+    def attempt(prepared: backup_codes.PreparedSet | None) -> Confirmed:
+        with deps.store.transaction() as tx:
+            # The confirming code counts as a use of its time step. Confirmed or removed
+            # meanwhile (a new enrolment replaces a draft): not found.
+            if not tx.authenticators.confirm(authenticator.id, at=now, step=step):
+                raise NotFound()
+            account = tx.accounts.get_for_update(current.account.id)
+            assert account is not None
+            issued = lifecycle.factor_confirmed(
+                tx, deps, account, client, factor=Method.TOTP, name=authenticator.name, prepared=prepared
+            )
+        confirmed = replace(authenticator, confirmed_at=now, last_used_step=step)
+        return Confirmed(authenticator=confirmed, backup_codes=issued)
+
+    first = not current.account.two_factor_enabled
+    return backup_codes.with_prepared_set(deps, current.account, attempt, expected=first)
 
 
 def remove(deps: Deps, current: Current, authenticator_id: str, *, client: Client) -> None:

@@ -12,6 +12,11 @@ six-digit code: the flow's sent code and the authenticator apps; a backup-code s
 backup codes), and it counts as one attempt whatever the number of factors tried (the
 caller counts it). The first factor that accepts it wins; if none does, the most telling
 failure is raised (a replayed, expired or drifted code says more than "invalid").
+
+It works in two steps, so that no slow work runs while a transaction holds the write lock:
+``prepare`` reads the code and does what its check needs beforehand, with no transaction
+open (a backup code's one derivation), then ``verify`` checks the prepared code inside the
+caller's transaction, against what is stored at that moment.
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ __all__ = [
     "by_kind",
     "credentials",
     "methods_of",
+    "prepare",
     "read",
+    "require_known_method",
     "verify",
 ]
 
@@ -99,23 +106,43 @@ def credentials(tx: Transaction, account_id: str) -> set[str]:
 _LESS_TELLING = (InvalidCode,)
 
 
+def require_known_method(method: str | None) -> None:
+    """``ValidationFailed`` for a ``method`` that names no kind (None: any kind)."""
+    if method is not None and method not in Method.__members__.values():
+        raise ValidationFailed(field="method")
+
+
+def _tried_on(code: TypedCode, method: str | None) -> list[SecondFactor]:
+    return [f for f in REGISTRY if code.shape in f.shapes and (method is None or f.kind == method)]
+
+
+def prepare(deps: Deps, account: Account, raw_code: object, *, method: str | None = None) -> TypedCode:
+    """Read a submitted code once and do the slow work its check will need (a backup code's
+    one derivation, under ``account``'s salt). No storage: call it with no transaction open,
+    then hand the result to ``verify``."""
+    require_known_method(method)
+    code = read(raw_code)
+    for factor in _tried_on(code, method):
+        code = factor.prepare(deps, account, code)
+    return code
+
+
 def verify(
     tx: Transaction,
     deps: Deps,
     account: Account,
-    raw_code: object,
+    code: TypedCode,
     client: Client,
     *,
     method: str | None = None,
     purpose: str = "sign_in",
     flow: LoginFlow | None = None,
 ) -> Verified:
-    """Check one submitted code; raise the ``CodeError`` that explains a failure. The error
-    carries ``method``: what the code box took the code for (for the history)."""
-    if method is not None and method not in Method.__members__.values():
-        raise ValidationFailed(field="method")
-    code = read(raw_code)
-    candidates = [f for f in REGISTRY if code.shape in f.shapes and (method is None or f.kind == method)]
+    """Check one code as ``prepare`` made it; raise the ``CodeError`` that explains a
+    failure. The error carries ``method``: what the code box took the code for (for the
+    history). ``account`` is read in ``tx``."""
+    require_known_method(method)
+    candidates = _tried_on(code, method)
     if code.shape is None or not candidates:
         raise _tagged(MalformedCode(), method or None)
     attempt = CodeAttempt(client=client, purpose=purpose, flow=flow)

@@ -5,6 +5,7 @@ last. Mechanics in ``core/factors/backup_codes.py``, the lifecycle of sets in
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sparekey.core.deps import Deps
@@ -28,11 +29,14 @@ class BackupCodes:
         _total, remaining = tx.backup_codes.counts(current.id)
         return {"type": self.kind.value, "remaining": remaining, "set_number": current.set_number}
 
+    def prepare(self, deps: Deps, account: Account, code: TypedCode) -> TypedCode:
+        return replace(code, derived=backup_codes.derive(deps, account, code.value))
+
     def verify(
         self, tx: Transaction, deps: Deps, account: Account, code: TypedCode, attempt: CodeAttempt
     ) -> Verified:
         consumed = backup_codes.consume(
-            tx, deps, account, code.value, attempt.client, purpose=attempt.purpose
+            tx, deps, account, code.value, code.derived, attempt.client, purpose=attempt.purpose
         )
         notices: list[dict[str, Any]] = [
             {"code": Notice.BACKUP_CODE_USED.value, "remaining": consumed.remaining}

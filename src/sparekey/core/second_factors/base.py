@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from sparekey.core.assurance import Amr, amr_of
 from sparekey.core.deps import Deps
+from sparekey.core.factors.backup_codes import Derived
 from sparekey.core.methods import Method
 from sparekey.core.models import Account, Client, LoginFlow
 from sparekey.core.ports import Transaction
@@ -24,10 +25,13 @@ class Shape(enum.StrEnum):
 @dataclass(frozen=True)
 class TypedCode:
     """A submitted code as the code box read it, once: its shape (None when it has none) and
-    its canonical value (six ASCII digits, or the ten backup-code symbols)."""
+    its canonical value (six ASCII digits, or the ten backup-code symbols); once prepared
+    (``SecondFactor.prepare``), the slow work its check needs: a backup code's derivation
+    under the account's salt."""
 
     shape: Shape | None
     value: str
+    derived: Derived | None = None
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,12 @@ class SecondFactor(Protocol):
     * ``method_entry``: its entry in the account's ``methods``, or None when the account
       has none of it (or the operator switched it off). Given the sign-in ``flow``, what the
       client needs to use it there (a security key's WebAuthn options).
-    * ``verify``: check a code; ``Verified``, a ``CodeError`` that explains the failure, or
-      None when the factor has nothing to check the code against (no app, no code sent).
+    * ``prepare``: the slow work checking a code needs (a backup code's argon2id derivation),
+      done before the transaction that checks it, which must not hold the write lock that
+      long; no storage. Returns the code with that work attached (most kinds have none).
+    * ``verify``: check a prepared code; ``Verified``, a ``CodeError`` that explains the
+      failure, or None when the factor has nothing to check the code against (no app, no
+      code sent).
     * ``credentials``: the ids of what keeps two-step verification on (an app, a phone);
       backup codes and e-mail addresses keep nothing on by themselves.
     * ``remove_all``: remove every one of it, when two-step verification is turned off.
@@ -76,6 +84,8 @@ class SecondFactor(Protocol):
     def method_entry(
         self, tx: Transaction, deps: Deps, account: Account, flow: LoginFlow | None = None
     ) -> dict[str, Any] | None: ...
+
+    def prepare(self, deps: Deps, account: Account, code: TypedCode) -> TypedCode: ...
 
     def verify(
         self, tx: Transaction, deps: Deps, account: Account, code: TypedCode, attempt: CodeAttempt

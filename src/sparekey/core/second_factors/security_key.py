@@ -90,6 +90,9 @@ class SecurityKeys:
             require_user_verification=keys is None,
         )
 
+    def prepare(self, deps: Deps, account: Account, code: TypedCode) -> TypedCode:
+        return code
+
     def verify(
         self, tx: Transaction, deps: Deps, account: Account, code: TypedCode, attempt: CodeAttempt
     ) -> Verified | None:

@@ -32,6 +32,9 @@ class AuthenticatorApps:
             return None
         return {"type": self.kind.value, "authenticators": [{"id": a.id, "name": a.name} for a in apps]}
 
+    def prepare(self, deps: Deps, account: Account, code: TypedCode) -> TypedCode:
+        return code  # nothing slow: checked in the transaction
+
     def verify(
         self, tx: Transaction, deps: Deps, account: Account, code: TypedCode, attempt: CodeAttempt
     ) -> Verified | None:
