@@ -21,11 +21,12 @@ from bench.contention import sign_ins_beside_enrolments
 from bench.forward_auth import forward_auth_over_http
 from bench.sign_in import backup_code_step, password_and_totp
 from bench.sms import password_and_sms
+from bench.workers import workers_over_http
 
 ROUNDS = 50
 
 
-NAMES = ("sign_in", "sms", "passkey", "http", "contention", "forward_auth")
+NAMES = ("sign_in", "sms", "passkey", "http", "contention", "forward_auth", "workers")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
         if "forward_auth" in chosen:  # server processes of their own, on a database of their own
             (root / "forward_auth").mkdir()
             forward_auth_over_http(root / "forward_auth")
+        if "workers" in chosen:  # sparekey serve --workers 2 and the stacks it was chosen against
+            (root / "workers").mkdir()
+            workers_over_http(root / "workers")
     print(f"\n(done in {time.perf_counter() - started:.0f} s)")
 
 

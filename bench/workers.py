@@ -1,4 +1,4 @@
-"""f) Password+TOTP sign-ins per second over real HTTP against ``sparekey serve --workers 2``,
+"""h) Password+TOTP sign-ins per second over real HTTP against ``sparekey serve --workers 2``,
 next to the bare argon2id verify rate of 2 processes, timed in the same run.
 
 The server is a real process tree (a supervisor and 2 workers) on an embedded SQLite
@@ -524,7 +524,7 @@ def _measure(verifiers: Verifiers, client: Client, stacks: list[Running]) -> Non
         ratio = rate / bare_rate
         if index == 0:
             line(
-                f"f) sign-in password+TOTP, HTTP, {WORKERS} workers",
+                f"h) sign-in password+TOTP, HTTP, {WORKERS} workers",
                 f"{rate:6.1f}/s  bare verify, {WORKERS} processes {bare_rate:6.1f}/s  "
                 f"throughput ratio {ratio:5.3f} (aim >= {AIM:.2f}: {verdict(ratio >= AIM)})",
             )
