@@ -278,27 +278,30 @@ def test_client_address_limit_trips_at_its_number_across_worker_processes(
     tmp_path: Path,
     server_logs: LogWatch,
 ) -> None:
-    """A limit of 5 failures per address: 5 failures, each on the next worker in turn, and
-    every worker refuses the owner; after 4 the owner still signs in."""
+    """A limit of 5 failures per address: 5 failures dealt round the workers, and every
+    worker left with a connection refuses the owner; after 4 the owner still signs in.
+    The kernel hands each connection to whichever worker accepts it first, so on a busy
+    machine one worker may take fewer: the failures and refusals need only reach several."""
     redis_flushed()
     server = start(workers_server("W4-address", tmp_path, postgres_url, ip_failure_limit=5))
     try:
         owner = RemoteUser(server, "w-owner").register()
-        by_worker: dict[int, list[Connection]] = defaultdict(list)
-        for pid, connection in spread(server, 3 * WORKERS, workers_needed=WORKERS):
-            by_worker[pid].append(connection)
-        assert all(len(mine) == 3 for mine in by_worker.values()), by_worker
-        workers = list(by_worker)
+        dealt = spread(server, 3 * WORKERS, workers_needed=2)  # round the workers, one of each in turn
         owner_login = {"username": owner.username, "password": PASSWORD}
-        for i in range(5):  # on workers 0, 1, 2, 3, 0
+        failed_on = set()
+        for i, (pid, connection) in enumerate(dealt[:5]):
             stranger = {"username": f"nobody-{i}-{owner.username}", "password": "not the password 1"}
-            failed = server.post("/api/v1/login", stranger, connection=by_worker[workers[i % WORKERS]].pop())
+            failed = server.post("/api/v1/login", stranger, connection=connection)
             assert failed.outcome == (401, "invalid_credentials"), failed
-            if i == 3:  # four failures, on four workers: still under the limit
-                signed_in = server.post("/api/v1/login", owner_login, connection=by_worker[workers[1]].pop())
+            failed_on.add(pid)
+            if i == 3:  # four failures: still under the limit
+                signed_in = server.post("/api/v1/login", owner_login, connection=dealt[5][1])
                 assert signed_in.body["status"] == "authenticated", signed_in
-        for pid in workers:
-            refused = server.post("/api/v1/login", owner_login, connection=by_worker[pid].pop())
+        assert len(failed_on) >= 2, f"the failures reached one worker only: {failed_on}"
+        refusers = dict(reversed(dealt[6:]))  # one connection per worker still holding one
+        assert len(refusers) >= 2, f"the refusals would reach one worker only: {list(refusers)}"
+        for pid, connection in refusers.items():
+            refused = server.post("/api/v1/login", owner_login, connection=connection)
             assert refused.outcome == (429, "rate_limited"), f"worker {pid}: {refused}"
             assert 1 <= int(refused.headers["retry-after"]) <= 900, refused
         server_logs.assert_clean()
